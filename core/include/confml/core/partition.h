@@ -1,0 +1,44 @@
+// confml/core/partition.h: splitting a dataset among federated clients.
+//
+// Each partitioner returns, for every client, the indices of its samples.
+// Every sample goes to at most one client; the result depends only on the
+// labels, the parameters and the seed.
+//
+//   Seed seed = Seed(42).Child("partition");
+//   StatusOr<Partition> p = PartitionDirichlet(train.labels, 10, 100, 0.5, seed);
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "confml/core/seed.h"
+#include "confml/core/status.h"
+
+namespace confml {
+
+using Partition = std::vector<std::vector<int64_t>>;
+
+// Shuffles and deals the samples out evenly (sizes differ by at most one).
+StatusOr<Partition> PartitionIid(const std::vector<int64_t>& labels, int64_t num_clients,
+                                 Seed seed);
+
+// Per class, draws client proportions from Dirichlet(alpha) and splits the
+// class's samples accordingly (Hsu et al. 2019). Redraws (up to a bound) until
+// every client holds at least `min_per_client` samples; FailedPrecondition if
+// that is impossible.
+StatusOr<Partition> PartitionDirichlet(const std::vector<int64_t>& labels, int64_t num_classes,
+                                       int64_t num_clients, double alpha, Seed seed,
+                                       int64_t min_per_client = 1);
+
+// Sorts by label, cuts into num_clients * shards_per_client shards and gives
+// each client `shards_per_client` random shards (McMahan et al. 2017), so
+// each client sees about that many classes.
+StatusOr<Partition> PartitionShards(const std::vector<int64_t>& labels, int64_t num_clients,
+                                    int64_t shards_per_client, Seed seed);
+
+// Label histogram of each client: result[client][class].
+std::vector<std::vector<int64_t>> PartitionLabelCounts(const Partition& partition,
+                                                       const std::vector<int64_t>& labels,
+                                                       int64_t num_classes);
+
+}  // namespace confml

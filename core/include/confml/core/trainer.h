@@ -1,0 +1,93 @@
+// confml/core/trainer.h: training and evaluation loops (LibTorch).
+//
+//   TrainOptions opt;
+//   opt.epochs = 5; opt.batch_size = 64;
+//   opt.optimizer = {.name = "adam", .lr = 1e-3};
+//   Trainer trainer(opt);
+//   StatusOr<std::vector<EpochMetrics>> history =
+//       trainer.Fit(*model, train, &test, Seed(1).Child("train"), on_epoch);
+//
+// Batches are drawn from a seeded permutation per epoch, so the same seed
+// gives the same batches. Thread-compatible: one Trainer per thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "confml/core/dataset.h"
+#include "confml/core/model.h"
+#include "confml/core/params.h"
+#include "confml/core/seed.h"
+#include "confml/core/status.h"
+
+namespace confml {
+
+struct OptimizerOptions {
+  std::string name = "sgd";    // "sgd" or "adam".
+  double lr = 0.01;            // > 0.
+  double momentum = 0.0;       // SGD only, in [0, 1).
+  bool nesterov = false;       // SGD only; needs momentum > 0.
+  double weight_decay = 0.0;   // L2 penalty, >= 0.
+  double beta1 = 0.9;          // Adam only.
+  double beta2 = 0.999;        // Adam only.
+  double eps = 1e-8;           // Adam only.
+};
+
+// The "optimizer" components (sgd, adam) as declared parameters, and the
+// conversion from resolved values.
+const std::vector<ComponentSpec>& OptimizerSpecs();
+StatusOr<OptimizerOptions> OptimizerFromParams(const std::string& name, const ParamSet& params);
+StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(const OptimizerOptions& options,
+                                                                  Model& model);
+
+struct TrainOptions {
+  int64_t epochs = 1;          // >= 0.
+  int64_t batch_size = 64;     // >= 1.
+  int64_t eval_batch_size = 1000;
+  OptimizerOptions optimizer;
+};
+
+struct EvalResult {
+  double loss = 0.0;      // Mean cross-entropy.
+  double accuracy = 0.0;  // Fraction correct.
+  int64_t count = 0;
+};
+
+struct EpochMetrics {
+  int64_t epoch = 0;  // 1-based.
+  double train_loss = 0.0;
+  double train_accuracy = 0.0;
+  double test_loss = 0.0;      // NaN when no test set.
+  double test_accuracy = 0.0;  // NaN when no test set.
+  double seconds = 0.0;        // Wall time of the epoch's training.
+};
+
+// Views of a dataset as tensors; no copy (the dataset must outlive them).
+torch::Tensor FeaturesTensor(const Dataset& dataset);  // {N, sample_shape...}
+torch::Tensor LabelsTensor(const Dataset& dataset);    // {N}, int64
+
+EvalResult Evaluate(Model& model, const Dataset& dataset, int64_t batch_size = 1000);
+
+class Trainer {
+ public:
+  explicit Trainer(TrainOptions options) : options_(std::move(options)) {}
+
+  using EpochCallback = std::function<void(const EpochMetrics&)>;
+  using StepCallback = std::function<void(int64_t step, int64_t steps_per_epoch)>;
+
+  // Trains `model` in place. `test` may be null. Errors (bad options, a
+  // dataset that does not fit the model, a non-finite loss) come back as a
+  // Status; LibTorch exceptions are caught and converted.
+  StatusOr<std::vector<EpochMetrics>> Fit(Model& model, const Dataset& train, const Dataset* test,
+                                          Seed seed, const EpochCallback& on_epoch = {},
+                                          const StepCallback& on_step = {}) const;
+
+  const TrainOptions& options() const { return options_; }
+
+ private:
+  TrainOptions options_;
+};
+
+}  // namespace confml
