@@ -12,6 +12,9 @@ function(confml_torch_pch target)
   if(NOT CONFML_USE_PCH OR NOT TARGET ${target})
     return()
   endif()
+  # Every user of the shared PCH must compile with the same flags; OpenMP's
+  # -fopenmp is the one that differs otherwise.
+  target_link_libraries(${target} PRIVATE OpenMP::OpenMP_CXX)
   get_property(owner GLOBAL PROPERTY CONFML_TORCH_PCH_OWNER)
   if(NOT owner)
     target_precompile_headers(${target} PRIVATE <torch/torch.h> <vector> <string> <memory>)
