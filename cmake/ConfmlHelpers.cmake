@@ -15,6 +15,13 @@ function(confml_torch_pch target)
   # Every user of the shared PCH must compile with the same flags; OpenMP's
   # -fopenmp is the one that differs otherwise.
   target_link_libraries(${target} PRIVATE OpenMP::OpenMP_CXX)
+  # Executables compile as PIE, the owning library as PIC, and GCC ignores a
+  # PCH built with other -fpie/-fpic settings (-Winvalid-pch); a later -fPIC
+  # overrides -fPIE.
+  get_target_property(type ${target} TYPE)
+  if(type STREQUAL "EXECUTABLE")
+    target_compile_options(${target} PRIVATE -fPIC)
+  endif()
   get_property(owner GLOBAL PROPERTY CONFML_TORCH_PCH_OWNER)
   if(NOT owner)
     target_precompile_headers(${target} PRIVATE <torch/torch.h> <vector> <string> <memory>)

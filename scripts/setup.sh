@@ -10,6 +10,8 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git
+  # libFuzzer for the token fuzz target (clang only)
+  clang libclang-rt-14-dev
   # engine
   libtorch-dev libopenblas0-openmp libeigen3-dev libomp-dev
   libssl-dev libcbor-dev libyaml-cpp-dev libhdf5-dev zlib1g-dev

@@ -17,6 +17,14 @@ struct Command {
 constexpr Command kCommands[] = {
     {"run", confml::cli::RunCommand,
      "run CONFIG.yaml [key.sub=value ...]   run an experiment, write its run folder"},
+    {"config-reference", confml::cli::ConfigReferenceCommand,
+     "config-reference [--output=FILE]      print every config key as Markdown"},
+    {"token", confml::cli::TokenCommand,
+     "token verify TOKEN --cpak KEY.pem [--nonce HEX] [--policy P --policy-key K --role R]   verify a CCA token"},
+    {"plot", confml::cli::PlotCommand,
+     "plot RUN_DIR [OUT_DIR]                write PNG figures of a run (curves, ...)"},
+    {"measure", confml::cli::MeasureCommand,
+     "measure IMAGE_FILE [--hash sha256|sha512] [--rpv HEX] ...   reference RIM of a Program image"},
     {"version", confml::cli::VersionCommand, "version                               print version and build facts"},
 };
 

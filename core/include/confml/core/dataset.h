@@ -86,7 +86,7 @@ StatusOr<std::vector<std::string>> LoadWordList(const std::string& path, int len
 // Every sliding window of 3 letters of every word, labelled with the letter
 // that follows it: "about" gives "abo"->'u', "bou"->'t'. Features are
 // one-hot, sample_shape {3, 28}, 28 classes. InvalidArgument for a symbol
-// outside the alphabet or a word shorter than 4.
+// outside the alphabet or a word shorter than 4; no words give an empty set.
 StatusOr<Dataset> MakeNextLetterDataset(const std::vector<std::string>& words);
 // One-hot encodes a 3-letter context for prediction.
 StatusOr<std::vector<float>> EncodeWordContext(const std::string& context);
@@ -102,8 +102,9 @@ struct SyntheticOptions {
 };
 StatusOr<Dataset> MakeSynthetic(const SyntheticOptions& options, Seed seed);
 
-// Per-channel mean and standard deviation (channel = first sample dimension
-// for images {C, H, W}; a single channel otherwise).
+// Per-channel mean and (population) standard deviation (channel = first
+// sample dimension for images {C, H, W}; a single channel otherwise). An
+// empty dataset gives the identity (mean 0, stddev 1).
 struct Normalization {
   std::vector<float> mean;
   std::vector<float> stddev;
@@ -115,6 +116,12 @@ Status ApplyNormalization(const Normalization& norm, Dataset& dataset);
 
 // Registered dataset sources. A factory builds the train and test sets from
 // its parameters; `seed` drives any randomness (synthetic data, splits).
+// Built-ins (parameters and defaults in each ComponentSpec):
+//   fashion_mnist  dir, normalize, train_limit, test_limit (class-stratified)
+//   words          path, word_length, max_words, test_fraction (split by
+//                  word), include_islet_words
+//   synthetic      num_samples, num_features, num_classes, separation, noise,
+//                  test_fraction
 using DatasetFactory = std::function<StatusOr<TrainTest>(const ParamSet&, Seed seed)>;
 Registry<DatasetFactory>& DatasetRegistry();
 

@@ -20,6 +20,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +37,16 @@ namespace confml {
 class Model : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(torch::Tensor x) = 0;
+
+  // The generator that training-mode randomness in forward (dropout) draws
+  // from. Trainer::Fit installs a freshly seeded one per fit, so replicas
+  // trained concurrently on different threads stay deterministic without
+  // sharing LibTorch's global generator.
+  void SetGenerator(at::Generator generator) { generator_ = std::move(generator); }
+  at::Generator& generator() { return generator_; }
+
+ protected:
+  at::Generator generator_ = at::detail::createCPUGenerator(0);
 };
 using ModelPtr = std::shared_ptr<Model>;
 
@@ -53,6 +65,13 @@ StatusOr<ModelPtr> CreateModel(const std::string& name, const std::map<std::stri
                                const ModelContext& context, Seed seed);
 StatusOr<ModelPtr> CreateModel(const std::string& name, const ParamSet& params,
                                const ModelContext& context, Seed seed);
+// Makes CreateModel(name, {}, ...) and CreateModel(name, {{"hidden", ...}}, ...)
+// unambiguous (both map and ParamSet can be built from braces).
+inline StatusOr<ModelPtr> CreateModel(
+    const std::string& name, std::initializer_list<std::pair<const std::string, ParamValue>> params,
+    const ModelContext& context, Seed seed) {
+  return CreateModel(name, std::map<std::string, ParamValue>(params), context, seed);
+}
 
 // All parameters and buffers (batch-norm statistics) in registration order,
 // flattened into one float vector; and back. LoadFlatState returns

@@ -2,7 +2,9 @@
 //
 // Each partitioner returns, for every client, the indices of its samples.
 // Every sample goes to at most one client; the result depends only on the
-// labels, the parameters and the seed.
+// labels, the parameters and the seed. Each client's indices are ascending.
+// InvalidArgument for no clients, more clients than samples, or bad
+// parameters.
 //
 //   Seed seed = Seed(42).Child("partition");
 //   StatusOr<Partition> p = PartitionDirichlet(train.labels, 10, 100, 0.5, seed);
@@ -36,7 +38,8 @@ StatusOr<Partition> PartitionDirichlet(const std::vector<int64_t>& labels, int64
 StatusOr<Partition> PartitionShards(const std::vector<int64_t>& labels, int64_t num_clients,
                                     int64_t shards_per_client, Seed seed);
 
-// Label histogram of each client: result[client][class].
+// Label histogram of each client: result[client][class]. Indices or labels
+// out of range are not counted.
 std::vector<std::vector<int64_t>> PartitionLabelCounts(const Partition& partition,
                                                        const std::vector<int64_t>& labels,
                                                        int64_t num_classes);

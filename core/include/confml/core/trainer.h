@@ -68,6 +68,9 @@ struct EpochMetrics {
 torch::Tensor FeaturesTensor(const Dataset& dataset);  // {N, sample_shape...}
 torch::Tensor LabelsTensor(const Dataset& dataset);    // {N}, int64
 
+// In evaluation mode under NoGradGuard; the model's mode is restored. When
+// the data does not fit the model (or batch_size < 1) the result has count 0
+// and NaN loss and accuracy.
 EvalResult Evaluate(Model& model, const Dataset& dataset, int64_t batch_size = 1000);
 
 class Trainer {

@@ -1,0 +1,149 @@
+// confml/core/federated.h: the federated-learning engine (LibTorch).
+//
+//   FederatedOptions opt;
+//   opt.rounds = 100; opt.clients_per_round = 10; opt.local_epochs = 1;
+//   opt.local_batch_size = 32; opt.optimizer = {.name = "sgd", .lr = 0.05, .momentum = 0.9};
+//   opt.workers = 2; opt.checkpoint_path = "run/fl.ckpt";
+//   FederatedSetup setup;
+//   setup.model = "small_cnn"; setup.train = &data.train; setup.test = &data.test;
+//   setup.partition = *PartitionDirichlet(data.train.labels, 10, 100, 0.5,
+//   seed.Child("partition")); setup.seed = Seed(42); StatusOr<std::unique_ptr<FederatedEngine>>
+//   engine = FederatedEngine::Create(opt, std::move(setup)); StatusOr<FederatedResult> r =
+//   (*engine)->Run();
+//
+// A round r (1-based): sample `clients_per_round` distinct clients with
+// Seed root.Child("fl").Child("round", r).Child("sample"); every sampled
+// client loads the global state into a worker's model replica, trains
+// `local_epochs` on its partition with a fresh optimizer and the randomness of
+// root.Child("fl").Child("round", r).Child("client", id), and sends its delta;
+// the runtime admits updates (hooks), aggregates them in ascending client
+// order through the Aggregator and adds the result to the global state; then
+// the global model is evaluated on the test set.
+//
+// Determinism: every worker runs LibTorch single-threaded (OpenMP ICV set to
+// 1 on the worker thread), clients own no state across rounds, and updates
+// are stored per slot and aggregated in a fixed order, so the final state
+// (FederatedResult::final_state_hash) is bitwise identical for any worker
+// count, and a run resumed from a checkpoint ends where an uninterrupted one
+// does.
+//
+// Memory: the datasets are shared and borrowed; a partition is index lists;
+// batches are gathered from the shared tensors. Alive at any time: one model
+// replica per worker plus one global, and one delta per sampled client.
+//
+// Thread-compatible: one Run at a time per engine.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "confml/core/aggregator.h"
+#include "confml/core/dataset.h"
+#include "confml/core/fl_hooks.h"
+#include "confml/core/model.h"
+#include "confml/core/partition.h"
+#include "confml/core/seed.h"
+#include "confml/core/status.h"
+#include "confml/core/trainer.h"
+
+namespace confml {
+
+struct FederatedOptions {
+  int64_t rounds = 10;             // >= 1.
+  int64_t clients_per_round = 10;  // In [1, number of clients].
+  int64_t local_epochs = 1;        // >= 1.
+  int64_t local_batch_size = 32;   // >= 1.
+  OptimizerOptions optimizer;      // A fresh optimizer per client and round.
+  int64_t workers = 1;             // Threads training clients, each with its own replica. >= 1.
+  int64_t eval_every = 1;          // Evaluate every this many rounds (and the last); 0: last only.
+  int64_t eval_batch_size = 1000;  // >= 1.
+  // Empty: no checkpoints. Otherwise written every `checkpoint_every` rounds
+  // (and after the last), and resumed from when it exists at Run().
+  std::string checkpoint_path;
+  int64_t checkpoint_every = 1;  // >= 1.
+};
+
+// The rounds-independent part of a run. `train` and `test` are borrowed and
+// must outlive the engine; `test` may be null (no evaluation).
+struct FederatedSetup {
+  std::string model = "mlp";
+  std::map<std::string, ParamValue> model_params;
+  const Dataset* train = nullptr;
+  const Dataset* test = nullptr;
+  Partition partition;       // Indices into *train, one list per client.
+  AggregatorPtr aggregator;  // Null: fedavg (weighted).
+  Seed seed{0};
+};
+
+struct FederatedResult {
+  std::vector<RoundMetrics> rounds;  // Every completed round, resumed ones included.
+  int64_t resumed_from_round = 0;    // 0 when started fresh.
+  std::string final_state_hash;      // StateHash of the final global model.
+  double final_test_accuracy = 0.0;  // NaN without a test set.
+  double final_test_loss = 0.0;
+  int64_t state_size = 0;  // Floats in the flat state.
+};
+
+class FederatedEngine {
+ public:
+  // Validates options and setup and builds the global model and the worker
+  // replicas. InvalidArgument naming the bad field; NotFound for an unknown
+  // model.
+  static StatusOr<std::unique_ptr<FederatedEngine>> Create(FederatedOptions options,
+                                                           FederatedSetup setup);
+  ~FederatedEngine();
+  FederatedEngine(const FederatedEngine&) = delete;
+  FederatedEngine& operator=(const FederatedEngine&) = delete;
+
+  // Hooks run in the order added; the engine shares ownership.
+  void AddHooks(std::shared_ptr<FederatedHooks> hooks);
+
+  using RoundCallback = std::function<void(const RoundMetrics&)>;
+  // Resumes from options.checkpoint_path when the file exists
+  // (FailedPrecondition when it belongs to another configuration, DataLoss
+  // when corrupt), then runs rounds up to `until_round` (-1: options.rounds).
+  // A client whose loss turns non-finite fails the run with
+  // FailedPrecondition naming the round and client.
+  StatusOr<FederatedResult> Run(const RoundCallback& on_round = {}, int64_t until_round = -1);
+
+  const std::vector<float>& global_state() const { return global_; }
+  int64_t completed_rounds() const { return round_; }
+  // The global model (weights as of the last completed round).
+  Model& global_model();
+  // Hash of what shapes the trajectory: model and parameters, partition,
+  // dataset shapes and sizes, the local-training options, clients per round,
+  // aggregator name, seed. Not rounds, workers, evaluation or checkpointing,
+  // which may change on resume.
+  uint64_t config_hash() const { return config_hash_; }
+  int64_t num_clients() const { return static_cast<int64_t>(setup_.partition.size()); }
+
+ private:
+  struct Worker;
+  struct Pool;
+  FederatedEngine(FederatedOptions options, FederatedSetup setup);
+  Status Init();
+  Status Restore();
+  Status RunRound(int64_t round, RoundMetrics* metrics);
+  Status EvaluateGlobal(double* loss, double* accuracy);
+  Status SaveCheckpoint();
+  // Runs job(worker index, item) for items [0, n) on the worker threads.
+  Status ParallelFor(int64_t n, const std::function<Status(Worker&, int64_t)>& job);
+
+  FederatedOptions options_;
+  FederatedSetup setup_;
+  ModelContext context_;
+  uint64_t config_hash_ = 0;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  ModelPtr global_model_;
+  std::vector<float> global_;
+  int64_t round_ = 0;
+  std::vector<RoundMetrics> history_;
+  std::vector<std::shared_ptr<FederatedHooks>> hooks_;
+  std::unique_ptr<Pool> pool_;  // The worker threads serve its job board.
+};
+
+}  // namespace confml

@@ -1,0 +1,613 @@
+// FederatedEngine: rounds, the worker pool, local training, checkpoints.
+#include "confml/core/federated.h"
+
+#include <ATen/Parallel.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "confml/core/fl_checkpoint.h"
+
+namespace confml {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Makes LibTorch (OpenMP, and OpenBLAS / oneDNN, which follow the OpenMP
+// ICV of the calling thread) run single-threaded on this thread. LibTorch
+// sets the ICV itself the first time a thread reaches a parallel op (from the
+// process-wide at::set_num_threads), so that first touch happens here, before
+// the ICV is overridden; otherwise it would later undo our setting.
+Status MakeThreadSingleThreaded() {
+  try {
+    at::internal::lazy_init_num_threads();
+    torch::Tensor t = torch::ones({4096});
+    t.add_(1.0);  // Reaches at::parallel_for, which runs LibTorch's lazy init.
+  } catch (const c10::Error& e) {
+    return InternalError(std::string("initialising a worker thread: ") +
+                         e.what_without_backtrace());
+  }
+  omp_set_num_threads(1);
+  if (at::get_num_threads() != 1) {
+    return InternalError("could not make a worker thread single-threaded: LibTorch reports " +
+                         std::to_string(at::get_num_threads()) + " intra-op threads");
+  }
+  return OkStatus();
+}
+
+Status CheckOptions(const FederatedOptions& o) {
+  auto bad = [](const std::string& field, int64_t v, const std::string& need) {
+    return InvalidArgumentError("federated option " + field + " must be " + need + ", got " +
+                                std::to_string(v));
+  };
+  if (o.rounds < 1) return bad("rounds", o.rounds, ">= 1");
+  if (o.clients_per_round < 1) return bad("clients_per_round", o.clients_per_round, ">= 1");
+  if (o.local_epochs < 1) return bad("local_epochs", o.local_epochs, ">= 1");
+  if (o.local_batch_size < 1) return bad("local_batch_size", o.local_batch_size, ">= 1");
+  if (o.workers < 1) return bad("workers", o.workers, ">= 1");
+  if (o.workers > 256) return bad("workers", o.workers, "<= 256");
+  if (o.eval_every < 0) return bad("eval_every", o.eval_every, ">= 0");
+  if (o.eval_batch_size < 1) return bad("eval_batch_size", o.eval_batch_size, ">= 1");
+  if (o.checkpoint_every < 1) return bad("checkpoint_every", o.checkpoint_every, ">= 1");
+  return OkStatus();
+}
+
+class Hasher {
+ public:
+  void Bytes(const void* p, size_t n) {
+    h_ = Fnv1a64(&n, sizeof(n), h_);
+    h_ = Fnv1a64(p, n, h_);
+  }
+  void Str(const std::string& s) { Bytes(s.data(), s.size()); }
+  template <typename T>
+  void Num(T v) {
+    Bytes(&v, sizeof(v));
+  }
+  uint64_t value() const { return h_; }
+
+ private:
+  uint64_t h_ = kFnvOffset;
+};
+
+}  // namespace
+
+// One thread and its model replica. The replica is reloaded from the global
+// state before every client and every evaluation, so no client's state
+// survives into another's.
+struct FederatedEngine::Worker {
+  ModelPtr model;
+  std::thread thread;
+  int64_t index = 0;
+  // Which global version the replica holds for evaluation; -1 after training.
+  int64_t loaded_version = -1;
+};
+
+namespace {
+
+// The job dispatch shared by the engine's workers: Run hands items [0, n) to
+// whichever worker is free; results go to per-item slots owned by the caller.
+class JobBoard {
+ public:
+  using Job = std::function<Status(int64_t worker, int64_t item)>;
+
+  // Called by the coordinator; blocks until every item ran. Returns the error
+  // of the lowest failing item, so the reported error does not depend on
+  // scheduling.
+  Status Run(int64_t n, const Job& job) {
+    std::vector<Status> status(static_cast<size_t>(n));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = &job;
+      status_ = &status;
+      n_ = n;
+      next_.store(0);
+      busy_ = workers_;
+      ++generation_;
+    }
+    cv_.notify_all();
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [&] { return busy_ == 0; });
+    job_ = nullptr;
+    for (Status& s : status) {
+      if (!s.ok()) return s;
+    }
+    return OkStatus();
+  }
+
+  // Worker loop; returns when Stop is called.
+  void Serve(int64_t worker, Status init) {
+    int64_t seen = 0;
+    for (;;) {
+      const Job* job = nullptr;
+      std::vector<Status>* status = nullptr;
+      int64_t n = 0;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+        job = job_;
+        status = status_;
+        n = n_;
+      }
+      for (int64_t item = next_.fetch_add(1); item < n; item = next_.fetch_add(1)) {
+        (*status)[static_cast<size_t>(item)] = init.ok() ? (*job)(worker, item) : init;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (--busy_ == 0) done_cv_.notify_all();
+      }
+    }
+  }
+
+  void SetWorkers(int64_t w) { workers_ = w; }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  const Job* job_ = nullptr;
+  std::vector<Status>* status_ = nullptr;
+  int64_t n_ = 0;
+  std::atomic<int64_t> next_{0};
+  int64_t workers_ = 0;
+  int64_t busy_ = 0;
+  int64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+// One sampled client's result, stored in its slot.
+struct SlotResult {
+  ClientUpdate update;
+  double loss_sum = 0.0;
+  int64_t samples_seen = 0;
+  double train_seconds = 0.0;
+};
+
+// Local training on `data` from the replica's current weights. Throws
+// c10::Error on a model/data mismatch; the caller converts.
+Status TrainLocal(Model& model, const ClientData& data, const FederatedOptions& options, Seed seed,
+                  const ClientContext& ctx, SlotResult* out) {
+  const Dataset& ds = *data.dataset;
+  const std::vector<int64_t>& indices = *data.indices;
+  const int64_t n = static_cast<int64_t>(indices.size());
+  out->update.num_samples = n;
+  if (n == 0) return OkStatus();
+  for (int64_t i : indices) {
+    if (i < 0 || i >= ds.size()) {
+      return InvalidArgumentError("client " + std::to_string(ctx.client_id) + " has sample index " +
+                                  std::to_string(i) + " outside its dataset of " +
+                                  std::to_string(ds.size()));
+    }
+  }
+  CONFML_ASSIGN_OR_RETURN(std::unique_ptr<torch::optim::Optimizer> optimizer,
+                          MakeOptimizer(options.optimizer, model));
+  model.SetGenerator(at::detail::createCPUGenerator(seed.Child("dropout").value()));
+  model.train();
+  torch::Tensor x = FeaturesTensor(ds);
+  torch::Tensor y = LabelsTensor(ds);
+  const int64_t bs = std::min(options.local_batch_size, n);
+  std::vector<int64_t> batch_shape{bs};
+  batch_shape.insert(batch_shape.end(), ds.sample_shape.begin(), ds.sample_shape.end());
+  torch::Tensor x_buf = torch::empty(batch_shape, torch::kFloat32);
+  torch::Tensor y_buf = torch::empty({bs}, torch::kInt64);
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  torch::Tensor order_t = torch::from_blob(order.data(), {n}, torch::kInt64);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t epoch = 1; epoch <= options.local_epochs; ++epoch) {
+    std::vector<int64_t> perm =
+        seed.Child("epoch", static_cast<uint64_t>(epoch)).MakeRng().Permutation(n);
+    for (int64_t i = 0; i < n; ++i)
+      order[static_cast<size_t>(i)] = indices[static_cast<size_t>(perm[static_cast<size_t>(i)])];
+    for (int64_t start = 0; start < n; start += bs) {
+      const int64_t len = std::min(bs, n - start);
+      torch::Tensor xb = x_buf.narrow(0, 0, len);
+      torch::Tensor yb = y_buf.narrow(0, 0, len);
+      torch::Tensor idx = order_t.narrow(0, start, len);
+      torch::index_select_out(xb, x, 0, idx);
+      torch::index_select_out(yb, y, 0, idx);
+      optimizer->zero_grad();
+      torch::Tensor loss = torch::nn::functional::cross_entropy(model.forward(xb), yb);
+      const double v = loss.item<double>();
+      if (!std::isfinite(v)) {
+        return FailedPreconditionError("round " + std::to_string(ctx.round) + ", client " +
+                                       std::to_string(ctx.client_id) + ": local loss became " +
+                                       (std::isnan(v) ? "NaN" : "infinite") + " in epoch " +
+                                       std::to_string(epoch));
+      }
+      loss.backward();
+      optimizer->step();
+      out->loss_sum += v * static_cast<double>(len);
+      out->samples_seen += len;
+    }
+  }
+  out->train_seconds = SecondsSince(t0);
+  return OkStatus();
+}
+
+}  // namespace
+
+struct FederatedEngine::Pool {
+  JobBoard board;
+};
+
+FederatedEngine::FederatedEngine(FederatedOptions options, FederatedSetup setup)
+    : options_(std::move(options)), setup_(std::move(setup)), pool_(std::make_unique<Pool>()) {}
+
+FederatedEngine::~FederatedEngine() {
+  pool_->board.Stop();
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+StatusOr<std::unique_ptr<FederatedEngine>> FederatedEngine::Create(FederatedOptions options,
+                                                                   FederatedSetup setup) {
+  CONFML_RETURN_IF_ERROR(CheckOptions(options));
+  if (setup.train == nullptr) return InvalidArgumentError("federated setup has no training set");
+  if (Status s = setup.train->Validate(); !s.ok()) return s.WithContext("federated training set");
+  if (setup.test != nullptr) {
+    if (Status s = setup.test->Validate(); !s.ok()) return s.WithContext("federated test set");
+    if (setup.test->sample_shape != setup.train->sample_shape) {
+      return InvalidArgumentError(
+          "federated test set's sample shape differs from the training set's");
+    }
+  }
+  const int64_t clients = static_cast<int64_t>(setup.partition.size());
+  if (clients == 0) return InvalidArgumentError("federated partition has no clients");
+  if (options.clients_per_round > clients) {
+    return InvalidArgumentError(
+        "clients_per_round is " + std::to_string(options.clients_per_round) +
+        " but the partition has only " + std::to_string(clients) + " clients");
+  }
+  for (int64_t c = 0; c < clients; ++c) {
+    for (int64_t i : setup.partition[static_cast<size_t>(c)]) {
+      if (i < 0 || i >= setup.train->size()) {
+        return InvalidArgumentError("partition of client " + std::to_string(c) + " holds index " +
+                                    std::to_string(i) + " outside the training set of " +
+                                    std::to_string(setup.train->size()));
+      }
+    }
+  }
+  if (!setup.aggregator) setup.aggregator = std::make_shared<FedAvgAggregator>(true);
+  std::unique_ptr<FederatedEngine> engine(
+      new FederatedEngine(std::move(options), std::move(setup)));
+  CONFML_RETURN_IF_ERROR(engine->Init());
+  return engine;
+}
+
+Status FederatedEngine::Init() {
+  context_.input_shape = setup_.train->sample_shape;
+  context_.num_classes = setup_.train->num_classes;
+  const Seed model_seed = setup_.seed.Child("fl").Child("model");
+  CONFML_ASSIGN_OR_RETURN(global_model_,
+                          CreateModel(setup_.model, setup_.model_params, context_, model_seed));
+  global_ = FlatState(*global_model_);
+
+  Hasher h;
+  h.Str("confml-fl-v1");
+  h.Str(setup_.model);
+  for (const auto& [k, v] : setup_.model_params) {
+    h.Str(k);
+    h.Str(FormatParamValue(v));
+  }
+  for (int64_t d : setup_.train->sample_shape) h.Num(d);
+  h.Num(setup_.train->num_classes);
+  h.Num(setup_.train->size());
+  h.Bytes(setup_.train->labels.data(), setup_.train->labels.size() * sizeof(int64_t));
+  // A strided sample of the features: cheap, and catches another
+  // normalisation or another data source.
+  for (size_t i = 0; i < setup_.train->features.size(); i += 997) h.Num(setup_.train->features[i]);
+  h.Num(static_cast<int64_t>(setup_.partition.size()));
+  for (const auto& part : setup_.partition) h.Bytes(part.data(), part.size() * sizeof(int64_t));
+  h.Num(options_.clients_per_round);
+  h.Num(options_.local_epochs);
+  h.Num(options_.local_batch_size);
+  const OptimizerOptions& o = options_.optimizer;
+  h.Str(o.name);
+  for (double d : {o.lr, o.momentum, o.weight_decay, o.beta1, o.beta2, o.eps}) h.Num(d);
+  h.Num(static_cast<int64_t>(o.nesterov));
+  h.Str(setup_.aggregator->config_text());
+  h.Num(setup_.seed.value());
+  h.Num(static_cast<int64_t>(global_.size()));
+  config_hash_ = h.value();
+
+  JobBoard* board = &pool_->board;
+  board->SetWorkers(options_.workers);
+  for (int64_t i = 0; i < options_.workers; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->index = i;
+    CONFML_ASSIGN_OR_RETURN(w->model,
+                            CreateModel(setup_.model, setup_.model_params, context_, model_seed));
+    workers_.push_back(std::move(w));
+  }
+  for (auto& w : workers_) {
+    w->thread =
+        std::thread([board, idx = w->index] { board->Serve(idx, MakeThreadSingleThreaded()); });
+  }
+  return OkStatus();
+}
+
+void FederatedEngine::AddHooks(std::shared_ptr<FederatedHooks> hooks) {
+  if (hooks) hooks_.push_back(std::move(hooks));
+}
+
+Model& FederatedEngine::global_model() {
+  Status s = LoadFlatState(*global_model_, global_);
+  (void)s;  // Sizes match by construction.
+  return *global_model_;
+}
+
+Status FederatedEngine::ParallelFor(int64_t n, const std::function<Status(Worker&, int64_t)>& job) {
+  if (n == 0) return OkStatus();
+  JobBoard::Job wrapped = [&](int64_t worker, int64_t item) -> Status {
+    Worker& w = *workers_[static_cast<size_t>(worker)];
+    try {
+      return job(w, item);
+    } catch (const c10::Error& e) {
+      return InvalidArgumentError(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      return InternalError(e.what());
+    }
+  };
+  return pool_->board.Run(n, wrapped);
+}
+
+Status FederatedEngine::EvaluateGlobal(double* loss, double* accuracy) {
+  const Dataset& test = *setup_.test;
+  const int64_t n = test.size();
+  if (n == 0) {
+    *loss = *accuracy = kNaN;
+    return OkStatus();
+  }
+  const int64_t bs = options_.eval_batch_size;
+  const int64_t chunks = (n + bs - 1) / bs;
+  std::vector<double> loss_sum(static_cast<size_t>(chunks), 0.0);
+  std::vector<int64_t> correct(static_cast<size_t>(chunks), 0);
+  const int64_t version = round_;
+  torch::Tensor x = FeaturesTensor(test);
+  torch::Tensor y = LabelsTensor(test);
+  Status s = ParallelFor(chunks, [&](Worker& w, int64_t c) -> Status {
+    if (w.loaded_version != version) {
+      CONFML_RETURN_IF_ERROR(LoadFlatState(*w.model, global_));
+      w.loaded_version = version;
+    }
+    torch::NoGradGuard no_grad;
+    w.model->eval();
+    const int64_t start = c * bs, len = std::min(bs, n - start);
+    torch::Tensor xb = x.narrow(0, start, len), yb = y.narrow(0, start, len);
+    torch::Tensor logits = w.model->forward(xb);
+    loss_sum[static_cast<size_t>(c)] =
+        torch::nn::functional::cross_entropy(
+            logits, yb, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+            .item<double>();
+    correct[static_cast<size_t>(c)] = logits.argmax(1).eq(yb).sum().item<int64_t>();
+    return OkStatus();
+  });
+  if (!s.ok()) return s.WithContext("evaluating the global model");
+  double total_loss = 0.0;
+  int64_t total_correct = 0;
+  for (int64_t c = 0; c < chunks; ++c) {
+    total_loss += loss_sum[static_cast<size_t>(c)];
+    total_correct += correct[static_cast<size_t>(c)];
+  }
+  *loss = total_loss / static_cast<double>(n);
+  *accuracy = static_cast<double>(total_correct) / static_cast<double>(n);
+  return OkStatus();
+}
+
+Status FederatedEngine::RunRound(int64_t round, RoundMetrics* m) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Seed round_seed = setup_.seed.Child("fl").Child("round", static_cast<uint64_t>(round));
+  std::vector<int64_t> sampled = round_seed.Child("sample").MakeRng().SampleWithoutReplacement(
+      num_clients(), options_.clients_per_round);
+  std::sort(sampled.begin(), sampled.end());
+  const int64_t k = static_cast<int64_t>(sampled.size());
+  const int64_t state_bytes = static_cast<int64_t>(global_.size() * sizeof(float));
+  m->round = round;
+  m->clients_sampled = k;
+  m->bytes_down = k * state_bytes;
+
+  std::vector<ClientContext> ctx(static_cast<size_t>(k));
+  for (int64_t s = 0; s < k; ++s) {
+    ctx[static_cast<size_t>(s)] = ClientContext{round, sampled[static_cast<size_t>(s)], s};
+    for (auto& h : hooks_) {
+      h->OnHostEvent(HostEvent{HostEvent::Kind::kGlobalToClient, round,
+                               ctx[static_cast<size_t>(s)].client_id, state_bytes, &global_});
+      h->OnGlobalModel(ctx[static_cast<size_t>(s)], global_);
+    }
+  }
+
+  // Largest clients first (LPT), so a big client does not start last and
+  // leave the other workers idle. Results go to slots, so the schedule does
+  // not affect the outcome.
+  std::vector<int64_t> schedule(static_cast<size_t>(k));
+  for (int64_t s = 0; s < k; ++s) schedule[static_cast<size_t>(s)] = s;
+  std::stable_sort(schedule.begin(), schedule.end(), [&](int64_t a, int64_t b) {
+    return setup_.partition[static_cast<size_t>(sampled[static_cast<size_t>(a)])].size() >
+           setup_.partition[static_cast<size_t>(sampled[static_cast<size_t>(b)])].size();
+  });
+  std::vector<SlotResult> results(static_cast<size_t>(k));
+  Status trained = ParallelFor(k, [&](Worker& w, int64_t item) -> Status {
+    const int64_t s = schedule[static_cast<size_t>(item)];
+    const ClientContext& c = ctx[static_cast<size_t>(s)];
+    SlotResult& r = results[static_cast<size_t>(s)];
+    r.update.client_id = c.client_id;
+    ClientData data{setup_.train, &setup_.partition[static_cast<size_t>(c.client_id)]};
+    for (auto& h : hooks_) data = h->ClientTrainingData(c, data);
+    if (data.dataset == nullptr || data.indices == nullptr) {
+      return InvalidArgumentError("a hook gave client " + std::to_string(c.client_id) + " no data");
+    }
+    if (data.dataset->sample_shape != setup_.train->sample_shape) {
+      return InvalidArgumentError("a hook gave client " + std::to_string(c.client_id) +
+                                  " data of another sample shape");
+    }
+    w.loaded_version = -1;
+    CONFML_RETURN_IF_ERROR(LoadFlatState(*w.model, global_));
+    CONFML_RETURN_IF_ERROR(
+        TrainLocal(*w.model, data, options_,
+                   round_seed.Child("client", static_cast<uint64_t>(c.client_id)), c, &r));
+    r.update.values = FlatState(*w.model);
+    float* v = r.update.values.data();
+    const float* g = global_.data();
+    for (size_t i = 0; i < global_.size(); ++i) v[i] -= g[i];
+    return OkStatus();
+  });
+  if (!trained.ok()) return trained.WithContext("round " + std::to_string(round));
+
+  std::vector<ClientUpdate> admitted;
+  admitted.reserve(static_cast<size_t>(k));
+  double loss_sum = 0.0;
+  int64_t seen = 0;
+  for (int64_t s = 0; s < k; ++s) {
+    SlotResult& r = results[static_cast<size_t>(s)];
+    const ClientContext& c = ctx[static_cast<size_t>(s)];
+    loss_sum += r.loss_sum;
+    seen += r.samples_seen;
+    m->train_seconds += r.train_seconds;
+    for (auto& h : hooks_) h->OnClientUpdate(c, global_, &r.update);
+    if (r.update.values.size() != global_.size()) {
+      return InvalidArgumentError("round " + std::to_string(round) + ": the update of client " +
+                                  std::to_string(c.client_id) + " has " +
+                                  std::to_string(r.update.values.size()) + " values, expected " +
+                                  std::to_string(global_.size()));
+    }
+    Admission admission;
+    for (auto& h : hooks_) {
+      if (!admission.admitted) break;
+      admission = h->AdmitClient(c);
+    }
+    if (!admission.admitted) {
+      ++m->clients_refused;
+      continue;
+    }
+    for (auto& h : hooks_) {
+      h->OnHostEvent(HostEvent{HostEvent::Kind::kUpdateToRuntime, round, c.client_id, state_bytes,
+                               &r.update.values});
+    }
+    admitted.push_back(std::move(r.update));
+  }
+  results.clear();  // Deltas now live in `admitted` only.
+  m->clients_admitted = static_cast<int64_t>(admitted.size());
+  m->bytes_up = m->clients_admitted * state_bytes;
+  m->mean_train_loss = seen > 0 ? loss_sum / static_cast<double>(seen) : kNaN;
+
+  for (auto& h : hooks_) h->OnUpdatesReceived(round, global_, admitted);
+  if (!admitted.empty()) {
+    std::vector<float> delta;
+    AggregationContext actx{round, &global_, round_seed.Child("aggregate")};
+    CONFML_RETURN_IF_ERROR(setup_.aggregator->Aggregate(admitted, actx, &delta));
+    if (delta.size() != global_.size()) {
+      return InternalError("aggregator '" + setup_.aggregator->name() + "' returned " +
+                           std::to_string(delta.size()) + " values for a state of " +
+                           std::to_string(global_.size()));
+    }
+    for (size_t i = 0; i < global_.size(); ++i) global_[i] += delta[i];
+  }
+  round_ = round;
+
+  m->test_accuracy = m->test_loss = kNaN;
+  const bool last = round == options_.rounds;
+  const bool due = options_.eval_every > 0 && round % options_.eval_every == 0;
+  if (setup_.test != nullptr && (due || last)) {
+    CONFML_RETURN_IF_ERROR(EvaluateGlobal(&m->test_loss, &m->test_accuracy));
+  }
+  m->seconds = SecondsSince(t0);
+  return OkStatus();
+}
+
+Status FederatedEngine::SaveCheckpoint() {
+  FlCheckpoint c;
+  c.config_hash = config_hash_;
+  c.seed = setup_.seed.value();
+  c.round = round_;
+  c.global = global_;
+  c.metrics = history_;
+  c.aggregator_state = setup_.aggregator->SaveState();
+  Status s = WriteFlCheckpoint(options_.checkpoint_path, c);
+  if (!s.ok()) return s.WithContext("writing checkpoint after round " + std::to_string(round_));
+  return OkStatus();
+}
+
+Status FederatedEngine::Restore() {
+  StatusOr<FlCheckpoint> c = ReadFlCheckpoint(options_.checkpoint_path);
+  if (!c.ok()) {
+    if (c.status().code() == StatusCode::kNotFound) return OkStatus();  // Fresh start.
+    return c.status();
+  }
+  if (c->config_hash != config_hash_ || c->seed != setup_.seed.value()) {
+    return FailedPreconditionError(
+        "checkpoint '" + options_.checkpoint_path +
+        "' was written by another configuration or seed (config hash " +
+        std::to_string(c->config_hash) + ", seed " + std::to_string(c->seed) +
+        "; this run: " + std::to_string(config_hash_) + ", seed " +
+        std::to_string(setup_.seed.value()) + "); remove it or point checkpoint_path elsewhere");
+  }
+  if (c->global.size() != global_.size() || static_cast<int64_t>(c->metrics.size()) != c->round) {
+    return DataLossError("checkpoint '" + options_.checkpoint_path +
+                         "' is inconsistent (state or metrics size)");
+  }
+  if (Status s = setup_.aggregator->LoadState(c->aggregator_state); !s.ok()) {
+    return s.WithContext("checkpoint '" + options_.checkpoint_path + "'");
+  }
+  global_ = std::move(c->global);
+  round_ = c->round;
+  history_ = std::move(c->metrics);
+  for (auto& w : workers_) w->loaded_version = -1;
+  return OkStatus();
+}
+
+StatusOr<FederatedResult> FederatedEngine::Run(const RoundCallback& on_round, int64_t until_round) {
+  const int64_t until = until_round < 0 ? options_.rounds : std::min(until_round, options_.rounds);
+  FederatedResult result;
+  if (round_ == 0 && !options_.checkpoint_path.empty()) {
+    CONFML_RETURN_IF_ERROR(Restore());
+    result.resumed_from_round = round_;
+  }
+  for (int64_t r = round_ + 1; r <= until; ++r) {
+    RoundMetrics m;
+    CONFML_RETURN_IF_ERROR(RunRound(r, &m));
+    history_.push_back(m);
+    for (auto& h : hooks_) h->OnRoundEnd(m, global_);
+    if (!options_.checkpoint_path.empty() && (r % options_.checkpoint_every == 0 || r == until)) {
+      CONFML_RETURN_IF_ERROR(SaveCheckpoint());
+    }
+    if (on_round) on_round(m);
+  }
+  result.rounds = history_;
+  result.state_size = static_cast<int64_t>(global_.size());
+  result.final_state_hash = StateHash(global_model());
+  result.final_test_accuracy = result.final_test_loss = kNaN;
+  for (auto it = history_.rbegin(); it != history_.rend(); ++it) {
+    if (!std::isnan(it->test_accuracy)) {
+      result.final_test_accuracy = it->test_accuracy;
+      result.final_test_loss = it->test_loss;
+      break;
+    }
+  }
+  return result;
+}
+
+}  // namespace confml

@@ -1,0 +1,242 @@
+// RunFederatedExperiment and the per-round HDF5 results file.
+#include "federated_runner.h"
+
+#include <hdf5.h>
+
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "confml/core/aggregator.h"
+#include "confml/core/dataset.h"
+#include "confml/core/file_util.h"
+#include "confml/core/fl_checkpoint.h"
+#include "confml/core/partition.h"
+
+namespace confml::experiments {
+
+namespace {
+
+// The HDF5 library is built serial; our own lock (results.cc holds another
+// for its file) keeps this file's writers from racing each other.
+std::mutex& Hdf5Mutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+class H5 {
+ public:
+  H5(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  ~H5() {
+    if (id_ >= 0) close_(id_);
+  }
+  H5(const H5&) = delete;
+  H5& operator=(const H5&) = delete;
+  hid_t get() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+
+ private:
+  hid_t id_;
+  herr_t (*close_)(hid_t);
+};
+
+constexpr const char* kIntColumns[] = {"round",           "clients_sampled", "clients_admitted",
+                                       "clients_refused", "bytes_down",      "bytes_up"};
+constexpr int64_t RoundMetrics::*kIntFields[] = {
+    &RoundMetrics::round,           &RoundMetrics::clients_sampled, &RoundMetrics::clients_admitted,
+    &RoundMetrics::clients_refused, &RoundMetrics::bytes_down,      &RoundMetrics::bytes_up};
+constexpr const char* kDoubleColumns[] = {"test_accuracy", "test_loss", "mean_train_loss",
+                                          "seconds", "train_seconds"};
+constexpr double RoundMetrics::*kDoubleFields[] = {
+    &RoundMetrics::test_accuracy, &RoundMetrics::test_loss, &RoundMetrics::mean_train_loss,
+    &RoundMetrics::seconds, &RoundMetrics::train_seconds};
+
+Status WriteColumn(hid_t file, const char* name, hid_t type, const void* data, hsize_t n) {
+  H5 space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  H5 ds(H5Dcreate2(file, name, type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+  if (!space.ok() || !ds.ok())
+    return InternalError(std::string("HDF5: cannot create dataset ") + name);
+  if (n > 0 && H5Dwrite(ds.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+    return UnavailableError(std::string("HDF5: cannot write dataset ") + name);
+  }
+  return OkStatus();
+}
+
+Status WriteAttr(hid_t file, const char* name, hid_t type, const void* data) {
+  H5 space(H5Screate(H5S_SCALAR), H5Sclose);
+  H5 attr(H5Acreate2(file, name, type, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  if (!attr.ok() || H5Awrite(attr.get(), type, data) < 0) {
+    return UnavailableError(std::string("HDF5: cannot write attribute ") + name);
+  }
+  return OkStatus();
+}
+
+Status WriteStringAttr(hid_t file, const char* name, const std::string& value) {
+  H5 type(H5Tcopy(H5T_C_S1), H5Tclose);
+  const std::string padded = value.empty() ? std::string(1, '\0') : value;
+  H5Tset_size(type.get(), padded.size());
+  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
+  return WriteAttr(file, name, type.get(), padded.data());
+}
+
+template <typename T>
+StatusOr<std::vector<T>> ReadColumn(hid_t file, const char* name, hid_t type,
+                                    const std::string& path) {
+  H5 ds(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
+  if (!ds.ok()) return DataLossError(path + ": no dataset '" + name + "'");
+  H5 space(H5Dget_space(ds.get()), H5Sclose);
+  hsize_t n = 0;
+  if (H5Sget_simple_extent_ndims(space.get()) != 1 ||
+      H5Sget_simple_extent_dims(space.get(), &n, nullptr) < 0) {
+    return DataLossError(path + ": dataset '" + name + "' is not one-dimensional");
+  }
+  std::vector<T> out(n);
+  if (n > 0 && H5Dread(ds.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
+    return DataLossError(path + ": cannot read dataset '" + name + "'");
+  }
+  return out;
+}
+
+StatusOr<Partition> MakePartition(const FederatedRunSpec& spec, const Dataset& train, Seed seed) {
+  if (spec.partition == "iid") return PartitionIid(train.labels, spec.num_clients, seed);
+  if (spec.partition == "dirichlet") {
+    return PartitionDirichlet(train.labels, train.num_classes, spec.num_clients, spec.alpha, seed,
+                              spec.min_per_client);
+  }
+  if (spec.partition == "shards") {
+    return PartitionShards(train.labels, spec.num_clients, spec.shards_per_client, seed);
+  }
+  return InvalidArgumentError("unknown partition '" + spec.partition +
+                              "'; known: iid, dirichlet, shards");
+}
+
+}  // namespace
+
+Status WriteFederatedResults(const std::string& path, const std::string& name, uint64_t seed,
+                             int64_t rounds_planned, bool complete,
+                             const std::vector<RoundMetrics>& rounds,
+                             const std::string& final_state_hash) {
+  std::lock_guard<std::mutex> lock(Hdf5Mutex());
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  const std::string tmp = TempPathFor(path);
+  {
+    H5 file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    if (!file.ok()) return UnavailableError("HDF5: cannot create " + tmp);
+    const hsize_t n = rounds.size();
+    for (size_t c = 0; c < std::size(kIntColumns); ++c) {
+      std::vector<int64_t> col(n);
+      for (size_t i = 0; i < n; ++i) col[i] = rounds[i].*kIntFields[c];
+      CONFML_RETURN_IF_ERROR(
+          WriteColumn(file.get(), kIntColumns[c], H5T_NATIVE_INT64, col.data(), n));
+    }
+    for (size_t c = 0; c < std::size(kDoubleColumns); ++c) {
+      std::vector<double> col(n);
+      for (size_t i = 0; i < n; ++i) col[i] = rounds[i].*kDoubleFields[c];
+      CONFML_RETURN_IF_ERROR(
+          WriteColumn(file.get(), kDoubleColumns[c], H5T_NATIVE_DOUBLE, col.data(), n));
+    }
+    const int64_t seed_i = static_cast<int64_t>(seed), done = complete ? 1 : 0;
+    CONFML_RETURN_IF_ERROR(WriteStringAttr(file.get(), "name", name));
+    CONFML_RETURN_IF_ERROR(WriteAttr(file.get(), "seed", H5T_NATIVE_INT64, &seed_i));
+    CONFML_RETURN_IF_ERROR(
+        WriteAttr(file.get(), "rounds_planned", H5T_NATIVE_INT64, &rounds_planned));
+    CONFML_RETURN_IF_ERROR(WriteAttr(file.get(), "complete", H5T_NATIVE_INT64, &done));
+    CONFML_RETURN_IF_ERROR(WriteStringAttr(file.get(), "final_state_hash", final_state_hash));
+    if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0)
+      return UnavailableError("HDF5: cannot flush " + tmp);
+  }
+  return CommitTempFile(tmp, path);
+}
+
+StatusOr<std::vector<RoundMetrics>> ReadFederatedResults(const std::string& path) {
+  std::lock_guard<std::mutex> lock(Hdf5Mutex());
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  if (!std::filesystem::exists(path)) return NotFoundError("no federated results file " + path);
+  H5 file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file.ok()) return DataLossError(path + " is not a readable HDF5 file");
+  std::vector<RoundMetrics> rounds;
+  for (size_t c = 0; c < std::size(kIntColumns); ++c) {
+    CONFML_ASSIGN_OR_RETURN(
+        std::vector<int64_t> col,
+        ReadColumn<int64_t>(file.get(), kIntColumns[c], H5T_NATIVE_INT64, path));
+    if (c == 0) rounds.resize(col.size());
+    if (col.size() != rounds.size()) return DataLossError(path + ": columns of different lengths");
+    for (size_t i = 0; i < col.size(); ++i) rounds[i].*kIntFields[c] = col[i];
+  }
+  for (size_t c = 0; c < std::size(kDoubleColumns); ++c) {
+    CONFML_ASSIGN_OR_RETURN(
+        std::vector<double> col,
+        ReadColumn<double>(file.get(), kDoubleColumns[c], H5T_NATIVE_DOUBLE, path));
+    if (col.size() != rounds.size()) return DataLossError(path + ": columns of different lengths");
+    for (size_t i = 0; i < col.size(); ++i) rounds[i].*kDoubleFields[c] = col[i];
+  }
+  return rounds;
+}
+
+StatusOr<FederatedRunOutput> RunFederatedExperiment(
+    const FederatedRunSpec& spec, const std::vector<std::shared_ptr<FederatedHooks>>& hooks,
+    const FederatedEngine::RoundCallback& on_round) {
+  const Seed root(spec.seed);
+  CONFML_ASSIGN_OR_RETURN(const auto* entry, DatasetRegistry().Lookup(spec.dataset));
+  StatusOr<ParamSet> dparams = ResolveParams(entry->spec, spec.dataset_params);
+  if (!dparams.ok()) return dparams.status().WithContext("dataset '" + spec.dataset + "'");
+  StatusOr<TrainTest> data = entry->factory(*dparams, root.Child("data"));
+  if (!data.ok()) return data.status().WithContext("dataset '" + spec.dataset + "'");
+  StatusOr<Partition> partition = MakePartition(spec, data->train, root.Child("partition"));
+  if (!partition.ok()) return partition.status().WithContext("partition '" + spec.partition + "'");
+  CONFML_ASSIGN_OR_RETURN(AggregatorPtr aggregator,
+                          CreateAggregator(spec.aggregator, spec.aggregator_params));
+
+  FederatedOptions options = spec.options;
+  FederatedRunOutput out;
+  if (!spec.run_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(spec.run_dir, ec);
+    if (ec)
+      return UnavailableError("cannot create run folder " + spec.run_dir + ": " + ec.message());
+    if (options.checkpoint_path.empty()) options.checkpoint_path = spec.run_dir + "/fl.ckpt";
+    out.results_path = spec.run_dir + "/fl_rounds.h5";
+  }
+  FederatedSetup setup;
+  setup.model = spec.model;
+  setup.model_params = spec.model_params;
+  setup.train = &data->train;
+  setup.test = data->test.size() > 0 ? &data->test : nullptr;
+  setup.partition = std::move(*partition);
+  setup.aggregator = std::move(aggregator);
+  setup.seed = root;
+  CONFML_ASSIGN_OR_RETURN(std::unique_ptr<FederatedEngine> engine,
+                          FederatedEngine::Create(options, std::move(setup)));
+  for (const auto& h : hooks) engine->AddHooks(h);
+
+  std::vector<RoundMetrics> so_far;
+  Status write_error;
+  auto cb = [&](const RoundMetrics& m) {
+    so_far.push_back(m);
+    if (!out.results_path.empty() && write_error.ok()) {
+      write_error = WriteFederatedResults(out.results_path, spec.name, spec.seed, options.rounds,
+                                          false, so_far, "");
+    }
+    if (on_round) on_round(m);
+  };
+  // A resumed run reports its restored rounds through the result only; the
+  // callback sees the rounds run now, so seed so_far from the checkpoint.
+  if (!options.checkpoint_path.empty()) {
+    StatusOr<FlCheckpoint> ck = ReadFlCheckpoint(options.checkpoint_path);
+    if (ck.ok() && ck->config_hash == engine->config_hash()) so_far = ck->metrics;
+  }
+  CONFML_ASSIGN_OR_RETURN(out.result, engine->Run(cb));
+  CONFML_RETURN_IF_ERROR(write_error);
+  if (!out.results_path.empty()) {
+    CONFML_RETURN_IF_ERROR(WriteFederatedResults(out.results_path, spec.name, spec.seed,
+                                                 options.rounds, true, out.result.rounds,
+                                                 out.result.final_state_hash));
+  }
+  out.train_samples = data->train.size();
+  out.test_samples = data->test.size();
+  out.model_parameters = NumParameters(engine->global_model());
+  return out;
+}
+
+}  // namespace confml::experiments

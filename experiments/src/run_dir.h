@@ -1,0 +1,39 @@
+// The run folder and its provenance record (internal to experiments).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "confml/core/status.h"
+
+namespace confml::experiments::internal {
+
+// Creates <output_dir>/<name>-<YYYYmmdd-HHMMSS>-<seed> (UTC), appending
+// "-2", "-3", ... when it exists (mkdir is the atomic test, so two runs
+// started in the same second get different folders). Creates output_dir
+// as needed. Returns the folder's path.
+StatusOr<std::string> CreateRunDir(const std::string& output_dir, const std::string& name,
+                                   uint64_t seed, std::chrono::system_clock::time_point start);
+
+// "2026-11-25T23:30:00Z".
+std::string IsoUtc(std::chrono::system_clock::time_point t);
+
+struct Provenance {
+  std::string confml_version, git_commit, build_type, compiler, torch_version, hdf5_version;
+  uint64_t seed = 0;
+  int64_t torch_threads = 0;
+  int64_t openmp_max_threads = 0;
+  std::string hostname;
+  std::string start_time;
+  std::string config_source;
+  std::vector<std::string> overrides;
+  std::vector<std::string> command_line;
+};
+
+std::string ProvenanceJson(const Provenance& p);
+std::string JsonString(const std::string& s);
+std::string Hostname();
+
+}  // namespace confml::experiments::internal

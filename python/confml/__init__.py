@@ -1,0 +1,129 @@
+"""confml: a testbed for confidential machine learning on Arm CCA.
+
+Notebook entry points::
+
+    import confml
+    r = confml.run("experiments/fashion_mnist_cnn.yaml", overrides={"train.epochs": 1})
+    r.metrics["test_accuracy"]          # NumPy array, one value per epoch
+    again = confml.load(r.run_dir)      # the same numbers, read from the run folder
+    confml.plot(r.run_dir)              # PNG curves next to the results
+
+A config is a path to a YAML file or a dict with the same sections. Every
+error is a subclass of confml.Error (InvalidArgumentError is also a ValueError,
+NotFoundError also a LookupError, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence, Union
+
+from . import _confml
+from ._confml import (  # noqa: F401  (re-exported)
+    DataLossError,
+    Error,
+    FailedPreconditionError,
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    OutOfRangeError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+    UnimplementedError,
+    config_reference_markdown,
+    config_schema,
+    load_fashion_mnist,
+    partition_dirichlet,
+    partition_iid,
+    partition_shards,
+    read_results,
+)
+
+__version__ = _confml.__version__
+
+ConfigLike = Union[str, os.PathLike, Mapping[str, Any]]
+Overrides = Union[None, Mapping[str, Any], Sequence[str]]
+
+
+@dataclass
+class RunResult:
+    """What a run produced: its folder, per-epoch metrics and the resolved config."""
+
+    run_dir: str
+    metrics: dict
+    final_test_accuracy: float
+    config: str
+    provenance: dict = field(default_factory=dict)
+    complete: bool = True
+
+
+def _override_list(overrides: Overrides) -> list[str]:
+    if overrides is None:
+        return []
+    if isinstance(overrides, Mapping):
+        # JSON scalars and lists are valid YAML flow values.
+        return [f"{k}={json.dumps(v)}" for k, v in overrides.items()]
+    if isinstance(overrides, str):
+        raise InvalidArgumentError("overrides must be a dict or a list of 'key.sub=value' strings, not a str")
+    return [str(o) for o in overrides]
+
+
+def _config_args(config: ConfigLike) -> tuple[str, bool, str]:
+    if isinstance(config, Mapping):
+        # YAML is a superset of JSON; one key a line keeps error line numbers useful.
+        return json.dumps(config, indent=1), True, "<dict>"
+    if isinstance(config, (str, os.PathLike)):
+        return os.fspath(config), False, os.fspath(config)
+    raise InvalidArgumentError(f"config must be a path or a dict, not {type(config).__name__}")
+
+
+def resolve_config(config: ConfigLike, overrides: Overrides = None) -> str:
+    """Validates a config and returns it resolved (every default filled) as YAML text."""
+    text_or_path, is_text, source = _config_args(config)
+    return _confml._resolve_config(text_or_path, is_text, _override_list(overrides), source)
+
+
+def run(config: ConfigLike, overrides: Overrides = None, *, progress: str = "none",
+        write_run_dir: bool = True) -> RunResult:
+    """Runs an experiment. The GIL is released while it trains.
+
+    progress: "none", "lines", "bar" or "auto" (printed on stderr).
+    write_run_dir: False keeps everything in memory (run_dir is then "").
+    """
+    text_or_path, is_text, source = _config_args(config)
+    r = _confml._run(text_or_path, is_text, _override_list(overrides), source, progress, write_run_dir)
+    prov = {}
+    if r["run_dir"]:
+        prov = _read_json(os.path.join(r["run_dir"], "provenance.json"))
+    return RunResult(run_dir=r["run_dir"], metrics=r["metrics"],
+                     final_test_accuracy=r["final_test_accuracy"], config=r["config"],
+                     provenance=prov)
+
+
+def _read_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+
+
+def load(run_dir: Union[str, os.PathLike]) -> RunResult:
+    """Reads a finished (or interrupted) run folder."""
+    run_dir = os.fspath(run_dir)
+    if not os.path.isdir(run_dir):
+        raise NotFoundError(f"run folder '{run_dir}' does not exist")
+    r = read_results(os.path.join(run_dir, "results.h5"))
+    return RunResult(run_dir=run_dir, metrics=r["metrics"],
+                     final_test_accuracy=r["final_test_accuracy"], config=r["config"],
+                     provenance=_read_json(os.path.join(run_dir, "provenance.json")),
+                     complete=r["complete"])
+
+
+def plot(run_dir: Union[str, os.PathLike], out_dir: Union[str, os.PathLike, None] = None) -> list[str]:
+    """Writes PNG figures of a run (accuracy and loss curves); returns their paths."""
+    from . import plotting  # matplotlib is imported only when plotting
+
+    return plotting.plot_run(os.fspath(run_dir), None if out_dir is None else os.fspath(out_dir))

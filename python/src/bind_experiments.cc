@@ -1,0 +1,161 @@
+// Bindings of experiments: validate and run configs, read results, the schema.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bindings.h"
+#include "confml/experiments/config.h"
+#include "confml/experiments/results.h"
+#include "confml/experiments/runner.h"
+#include "errors.h"
+
+namespace py = pybind11;
+
+namespace confml::python {
+namespace {
+
+using experiments::EpochRecord;
+using experiments::ExperimentConfig;
+
+py::object ParamValueToPython(const ParamValue& v) {
+  return std::visit([](const auto& x) -> py::object { return py::cast(x); }, v);
+}
+
+py::dict SpecToDict(const ComponentSpec& spec) {
+  py::dict d;
+  d["kind"] = spec.kind;
+  d["name"] = spec.name;
+  d["doc"] = spec.doc;
+  py::list params;
+  for (const ParamSpec& p : spec.params) {
+    py::dict pd;
+    pd["name"] = p.name;
+    pd["type"] = std::string(ParamTypeName(p.type));
+    pd["default"] = p.required ? py::none() : ParamValueToPython(p.default_value);
+    pd["required"] = p.required;
+    pd["constraint"] = p.ConstraintText();
+    pd["doc"] = p.doc;
+    params.append(pd);
+  }
+  d["params"] = params;
+  return d;
+}
+
+// Per-epoch metrics as a dict of equal-length NumPy arrays.
+py::dict EpochsToNumpy(const std::vector<EpochRecord>& epochs) {
+  const size_t n = epochs.size();
+  py::array_t<int64_t> epoch(n);
+  py::array_t<double> train_loss(n), train_acc(n), test_loss(n), test_acc(n), seconds(n);
+  for (size_t i = 0; i < n; ++i) {
+    epoch.mutable_at(i) = epochs[i].epoch;
+    train_loss.mutable_at(i) = epochs[i].train_loss;
+    train_acc.mutable_at(i) = epochs[i].train_accuracy;
+    test_loss.mutable_at(i) = epochs[i].test_loss;
+    test_acc.mutable_at(i) = epochs[i].test_accuracy;
+    seconds.mutable_at(i) = epochs[i].seconds;
+  }
+  py::dict d;
+  d["epoch"] = epoch;
+  d["train_loss"] = train_loss;
+  d["train_accuracy"] = train_acc;
+  d["test_loss"] = test_loss;
+  d["test_accuracy"] = test_acc;
+  d["seconds"] = seconds;
+  return d;
+}
+
+experiments::ProgressMode ParseProgress(const std::string& s) {
+  if (s == "auto") return experiments::ProgressMode::kAuto;
+  if (s == "bar") return experiments::ProgressMode::kBar;
+  if (s == "lines") return experiments::ProgressMode::kLines;
+  if (s == "none") return experiments::ProgressMode::kNone;
+  ThrowStatus(InvalidArgumentError("progress must be one of auto, bar, lines, none; got '" + s + "'"));
+}
+
+ExperimentConfig LoadConfig(const std::string& text_or_path, bool is_text,
+                            const std::vector<std::string>& overrides, const std::string& source) {
+  StatusOr<ExperimentConfig> config =
+      is_text ? experiments::ParseExperimentConfig(text_or_path, overrides, source)
+              : experiments::LoadExperimentConfig(text_or_path, overrides);
+  return Unwrap(std::move(config));
+}
+
+py::dict Run(const std::string& text_or_path, bool is_text, const std::vector<std::string>& overrides,
+             const std::string& source, const std::string& progress, bool write_run_dir) {
+  ExperimentConfig config = LoadConfig(text_or_path, is_text, overrides, source);
+  experiments::RunOptions options;
+  options.progress = ParseProgress(progress);
+  options.write_run_dir = write_run_dir;
+  options.command_line = {"python", "confml.run", is_text ? source : text_or_path};
+  for (const auto& o : overrides) options.command_line.push_back(o);
+  StatusOr<experiments::RunResult> result = InternalError("not run");
+  {
+    // The run may take minutes: let other Python threads go on meanwhile.
+    py::gil_scoped_release release;
+    result = experiments::RunExperiment(config, options);
+  }
+  experiments::RunResult r = Unwrap(std::move(result));
+  py::dict d;
+  d["run_dir"] = r.run_dir;
+  d["metrics"] = EpochsToNumpy(r.epochs);
+  d["final_test_accuracy"] = r.final_test_accuracy;
+  d["final_test_loss"] = r.final_test_loss;
+  d["train_samples"] = r.train_samples;
+  d["test_samples"] = r.test_samples;
+  d["model_parameters"] = r.model_parameters;
+  d["config"] = config.ToYaml();
+  return d;
+}
+
+}  // namespace
+
+void BindExperiments(py::module_& m) {
+  m.def("_run", &Run, py::arg("text_or_path"), py::arg("is_text"), py::arg("overrides"),
+        py::arg("source"), py::arg("progress"), py::arg("write_run_dir"));
+  m.def(
+      "_resolve_config",
+      [](const std::string& text_or_path, bool is_text, const std::vector<std::string>& overrides,
+         const std::string& source) {
+        return LoadConfig(text_or_path, is_text, overrides, source).ToYaml();
+      },
+      py::arg("text_or_path"), py::arg("is_text"), py::arg("overrides"), py::arg("source"));
+  m.def(
+      "read_results",
+      [](const std::string& path) {
+        experiments::RunResults r = Unwrap(experiments::ReadResultsFile(path));
+        py::dict d;
+        d["name"] = r.name;
+        d["seed"] = r.seed;
+        d["epochs_planned"] = r.epochs_planned;
+        d["complete"] = r.complete;
+        d["final_test_accuracy"] = r.final_test_accuracy;
+        d["confml_version"] = r.confml_version;
+        d["config"] = r.config_yaml;
+        d["metrics"] = EpochsToNumpy(r.epochs);
+        return d;
+      },
+      py::arg("path"), "Reads a run's results.h5 into a dict of NumPy arrays.");
+  m.def(
+      "config_schema",
+      [] {
+        py::list out;
+        for (const auto& s : experiments::ConfigSchema()) {
+          py::dict d;
+          d["name"] = s.name;
+          d["doc"] = s.doc;
+          d["required"] = s.required;
+          d["component_kind"] = s.component_kind;
+          d["keys"] = SpecToDict(s.keys);
+          py::list comps;
+          for (const auto& c : s.components) comps.append(SpecToDict(c));
+          d["components"] = comps;
+          out.append(d);
+        }
+        return out;
+      },
+      "Every config section, its keys and the components it can select, with their parameters.");
+  m.def("config_reference_markdown", &experiments::ConfigReferenceMarkdown,
+        "The Markdown reference of every config key (docs/config-reference.md).");
+}
+
+}  // namespace confml::python
