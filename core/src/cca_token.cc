@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "confml/core/cbor.h"
+#include "confml/core/json.h"
 
 namespace confml {
 namespace {
@@ -242,39 +243,6 @@ StatusOr<Bytes> SignPayload(ByteSpan payload, const EcKey& key, const char* what
 }
 
 // ---- JSON rendering ------------------------------------------------------------
-
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));  // UTF-8 was validated on decode
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
 
 std::string JsonHex(ByteSpan b) { return "\"" + ToHex(b) + "\""; }
 
@@ -632,36 +600,36 @@ std::string CcaTokenClaimsToJson(const CcaToken& t) {
   const PlatformClaims& p = t.platform;
   const RealmClaims& r = t.realm;
   std::string j = "{\"platform\":{";
-  j += "\"profile\":" + JsonString(p.profile);
+  j += "\"profile\":" + JsonQuote(p.profile);
   j += ",\"challenge\":" + JsonHex(p.challenge);
   j += ",\"implementation_id\":" + JsonHex(p.implementation_id);
   j += ",\"instance_id\":" + JsonHex(p.instance_id);
   j += ",\"config\":" + JsonHex(p.config);
   char life[16];
   std::snprintf(life, sizeof(life), "0x%04x", p.lifecycle);
-  j += ",\"lifecycle\":" + JsonString(life);
+  j += ",\"lifecycle\":" + JsonQuote(life);
   j += ",\"sw_components\":[";
   for (size_t i = 0; i < p.sw_components.size(); ++i) {
     const SwComponent& sc = p.sw_components[i];
     j += i ? ",{" : "{";
     j += "\"measurement_value\":" + JsonHex(sc.measurement_value);
     j += ",\"signer_id\":" + JsonHex(sc.signer_id);
-    if (sc.measurement_type) j += ",\"measurement_type\":" + JsonString(*sc.measurement_type);
-    if (sc.version) j += ",\"version\":" + JsonString(*sc.version);
-    if (sc.hash_algorithm_id) j += ",\"hash_algorithm_id\":" + JsonString(*sc.hash_algorithm_id);
+    if (sc.measurement_type) j += ",\"measurement_type\":" + JsonQuote(*sc.measurement_type);
+    if (sc.version) j += ",\"version\":" + JsonQuote(*sc.version);
+    if (sc.hash_algorithm_id) j += ",\"hash_algorithm_id\":" + JsonQuote(*sc.hash_algorithm_id);
     j += "}";
   }
   j += "]";
   if (p.verification_service)
-    j += ",\"verification_service\":" + JsonString(*p.verification_service);
-  j += ",\"hash_algorithm_id\":" + JsonString(p.hash_algorithm_id);
+    j += ",\"verification_service\":" + JsonQuote(*p.verification_service);
+  j += ",\"hash_algorithm_id\":" + JsonQuote(p.hash_algorithm_id);
   j += "},\"realm\":{";
-  if (r.profile) j += "\"profile\":" + JsonString(*r.profile) + ",";
+  if (r.profile) j += "\"profile\":" + JsonQuote(*r.profile) + ",";
   j += "\"challenge\":" + JsonHex(r.challenge);
   j += ",\"personalization_value\":" + JsonHex(r.personalization_value);
-  j += ",\"hash_algorithm_id\":" + JsonString(r.hash_algorithm_id);
+  j += ",\"hash_algorithm_id\":" + JsonQuote(r.hash_algorithm_id);
   j += ",\"public_key\":" + JsonHex(r.public_key);
-  j += ",\"public_key_hash_algorithm_id\":" + JsonString(r.public_key_hash_algorithm_id);
+  j += ",\"public_key_hash_algorithm_id\":" + JsonQuote(r.public_key_hash_algorithm_id);
   j += ",\"rim\":" + JsonHex(r.rim);
   j += ",\"rems\":[";
   for (size_t i = 0; i < r.rems.size(); ++i) j += (i ? "," : "") + JsonHex(r.rems[i]);

@@ -6,25 +6,10 @@
 #include <string>
 #include <utility>
 
+#include "confml/core/json.h"
+
 namespace confml::defenses {
 namespace {
-
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out + "\"";
-}
 
 std::string Fingerprint(const EcKey& key) { return ToHex(Sha256(key.PublicPoint())).substr(0, 16); }
 
@@ -138,8 +123,8 @@ std::string Verdict::ToJson() const {
   for (size_t i = 0; i < findings_.size(); ++i) {
     const Finding& f = findings_[i];
     j += i ? ",{" : "{";
-    j += "\"check\":" + JsonString(f.check) + ",\"passed\":" + (f.passed ? "true" : "false") +
-         ",\"detail\":" + JsonString(f.detail) + "}";
+    j += "\"check\":" + JsonQuote(f.check) + ",\"passed\":" + (f.passed ? "true" : "false") +
+         ",\"detail\":" + JsonQuote(f.detail) + "}";
   }
   return j + "]}";
 }

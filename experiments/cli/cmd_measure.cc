@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "confml/core/crypto.h"
 #include "confml/core/file_util.h"
+#include "confml/core/json.h"
 #include "confml/core/tee_backend.h"
 #include "confml/tee_sim/sim_backend.h"
 
@@ -61,35 +62,6 @@ std::string Hex64(uint64_t v) {
   return buf;
 }
 
-// Minimal JSON string escaping for a file path.
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 }  // namespace
 
@@ -179,7 +151,7 @@ int MeasureCommand(int argc, char** argv) {
 
   const uint64_t entry = params.entry_pc != 0 ? params.entry_pc : params.load_ipa;
   std::string json = "{\n";
-  json += "  \"image\": " + JsonString(*image_path) + ",\n";
+  json += "  \"image\": " + JsonQuote(*image_path) + ",\n";
   json += "  \"image_bytes\": " + std::to_string(image->size()) + ",\n";
   json += "  \"image_sha256\": \"" + ToHex(Sha256(*image)) + "\",\n";
   json += "  \"hash_algorithm\": \"" + std::string(RealmHashAlgorithmName(params.hash_algorithm)) +

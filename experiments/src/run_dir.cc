@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "confml/core/json.h"
+
 namespace confml::experiments::internal {
 
 std::string IsoUtc(std::chrono::system_clock::time_point t) {
@@ -45,42 +47,11 @@ StatusOr<std::string> CreateRunDir(const std::string& output_dir, const std::str
   return ResourceExhaustedError("cannot find a free run folder name near '" + base + "'");
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
 
 namespace {
 std::string JsonList(const std::vector<std::string>& v) {
   std::string out = "[";
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + JsonString(v[i]);
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + JsonQuote(v[i]);
   return out + "]";
 }
 }  // namespace
@@ -90,18 +61,18 @@ std::string ProvenanceJson(const Provenance& p) {
   auto field = [&](const char* key, const std::string& json_value, bool last = false) {
     out += std::string("  \"") + key + "\": " + json_value + (last ? "\n" : ",\n");
   };
-  field("confml_version", JsonString(p.confml_version));
-  field("git_commit", JsonString(p.git_commit));
-  field("build_type", JsonString(p.build_type));
-  field("compiler", JsonString(p.compiler));
-  field("torch_version", JsonString(p.torch_version));
-  field("hdf5_version", JsonString(p.hdf5_version));
+  field("confml_version", JsonQuote(p.confml_version));
+  field("git_commit", JsonQuote(p.git_commit));
+  field("build_type", JsonQuote(p.build_type));
+  field("compiler", JsonQuote(p.compiler));
+  field("torch_version", JsonQuote(p.torch_version));
+  field("hdf5_version", JsonQuote(p.hdf5_version));
   field("seed", std::to_string(p.seed));
   field("torch_threads", std::to_string(p.torch_threads));
   field("openmp_max_threads", std::to_string(p.openmp_max_threads));
-  field("hostname", JsonString(p.hostname));
-  field("start_time", JsonString(p.start_time));
-  field("config_source", JsonString(p.config_source));
+  field("hostname", JsonQuote(p.hostname));
+  field("start_time", JsonQuote(p.start_time));
+  field("config_source", JsonQuote(p.config_source));
   field("overrides", JsonList(p.overrides));
   field("command_line", JsonList(p.command_line), true);
   return out + "}\n";

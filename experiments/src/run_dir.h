@@ -33,7 +33,6 @@ struct Provenance {
 };
 
 std::string ProvenanceJson(const Provenance& p);
-std::string JsonString(const std::string& s);
 std::string Hostname();
 
 }  // namespace confml::experiments::internal
