@@ -270,7 +270,7 @@ TEST(VerdictTest, JsonEscapesAndEmptyVerdictIsNotOk) {
   EXPECT_TRUE(v.ok());
   EXPECT_EQ(v.ToJson(),
             "{\"ok\":true,\"findings\":[{\"check\":\"x\",\"passed\":true,\"detail\":\"a "
-            "\\\"quoted\\\"\\u000aline\"}]}");
+            "\\\"quoted\\\"\\nline\"}]}");
 }
 
 }  // namespace
