@@ -7,6 +7,7 @@
 # intra-op threads), one after the other, and prints client-updates/s of each,
 # the ratio confml/python (target >= 2) and confml's framework overhead
 # (target <= 0.10): 1 - (pure local-training seconds / workers) / round seconds.
+# Also prints the ratio against the Python loop on 1 intra-op thread.
 #
 # Usage: bench/compare_fl.sh [BUILD_DIR]          (default: build/release, then build/dev)
 # Environment: ROUNDS (5), CLIENTS (100), PER_ROUND (10), EPOCHS (1), WORKERS (2), THREADS (2)
@@ -35,10 +36,14 @@ cpp_json="$("$bench" speed "${common[@]}" --workers "$workers" | tail -n 1)"
 echo "confml: $cpp_json"
 py_json="$(/usr/bin/python3 "$here/fl_bench_torch.py" "${common[@]}" --threads "$threads")"
 echo "python: $py_json"
+# A second reference: the same loop on one intra-op thread (per core, both
+# sides then run the same LibTorch kernels).
+py1_json="$(/usr/bin/python3 "$here/fl_bench_torch.py" "${common[@]}" --threads 1)"
+echo "python1: $py1_json"
 
-/usr/bin/python3 - "$cpp_json" "$py_json" <<'PY'
+/usr/bin/python3 - "$cpp_json" "$py_json" "$py1_json" <<'PY'
 import json, sys
-cpp, py = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+cpp, py, py1 = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
 ratio = cpp["client_updates_per_s"] / py["client_updates_per_s"]
 print(f"workload: {cpp['rounds']} rounds x {cpp['per_round']} clients of {cpp['clients']}, "
       f"{cpp['local_epochs']} local epoch(s), batch {cpp['batch']}, small_cnn")
@@ -47,6 +52,9 @@ print(f"confml  ({cpp['workers']} workers): {cpp['client_updates_per_s']:.3f} cl
       f"peak RSS {cpp['peak_rss_mib']:.0f} MiB")
 print(f"python  ({py['threads']} threads): {py['client_updates_per_s']:.3f} client-updates/s, "
       f"wall {py['wall_seconds']:.1f} s, loop overhead {100 * py['framework_overhead']:.1f} %")
+print(f"python  (1 thread):  {py1['client_updates_per_s']:.3f} client-updates/s, "
+      f"wall {py1['wall_seconds']:.1f} s; ratio confml/python-1-thread: "
+      f"{cpp['client_updates_per_s'] / py1['client_updates_per_s']:.2f}x")
 print(f"ratio confml/python: {ratio:.2f}x (target >= 2x); "
       f"overhead {'OK' if cpp['framework_overhead'] <= 0.10 else 'ABOVE'} the 10 % target")
 PY

@@ -17,44 +17,15 @@ Usage: fl_bench_torch.py [--rounds 5] [--clients 100] [--per-round 10]
                          [--threads 2] [--data-dir DIR]
 """
 import argparse
-import gzip
 import json
 import os
-import struct
-import sys
 import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-
-def read_idx(path, magic):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    got, = struct.unpack(">I", data[:4])
-    if got != magic:
-        sys.exit(f"{path}: magic {got:#010x}, expected {magic:#010x}")
-    ndim = data[3]
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-class SmallCnn(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.fc1 = nn.Linear(64 * 7 * 7, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = F.relu(self.fc1(x.flatten(1)))
-        x = F.dropout(x, 0.25, self.training)
-        return self.fc2(x)
+from torch_reference import SmallCnn, read_idx
 
 
 def main():

@@ -14,28 +14,16 @@ Usage: train_bench_torch.py [--data-dir DIR] [--steps 200] [--batch 64]
                             [--threads 2] [--warmup 20] [--repeats 1]
 """
 import argparse
-import gzip
 import json
 import os
-import struct
 import sys
 import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-
-def read_idx(path, magic):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    got, = struct.unpack(">I", data[:4])
-    if got != magic:
-        sys.exit(f"{path}: magic {got:#010x}, expected {magic:#010x}")
-    ndim = data[3]
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+from torch_reference import SmallCnn, read_idx
 
 
 def load_train(data_dir):
@@ -48,22 +36,6 @@ def load_train(data_dir):
     std = x.std(dtype=np.float64)
     x = ((x - np.float32(mean)) / np.float32(std)).astype(np.float32)
     return torch.from_numpy(x).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
-
-
-class SmallCnn(nn.Module):
-    def __init__(self, channels=(32, 64), hidden=128, dropout=0.25, classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, channels[0], 3, padding=1)
-        self.conv2 = nn.Conv2d(channels[0], channels[1], 3, padding=1)
-        self.fc1 = nn.Linear(channels[1] * 7 * 7, hidden)
-        self.fc2 = nn.Linear(hidden, classes)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = self.dropout(F.relu(self.fc1(x.flatten(1))))
-        return self.fc2(x)
 
 
 def train_steps(model, x, y, batch, generator):

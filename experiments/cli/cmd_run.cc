@@ -1,4 +1,4 @@
-// confml run CONFIG.yaml [key.sub=value ...] [--progress=auto|bar|lines|none]
+// confml run CONFIG.yaml [key.sub=value ...] [--progress=auto|bar|lines|none] [--resume RUN_DIR]
 // confml config-reference [--output=FILE]
 #include <cstdio>
 #include <string>
@@ -28,7 +28,8 @@ int FailStatus(const Status& status) {
 }
 
 constexpr char kRunUsage[] =
-    "usage: confml run CONFIG.yaml [section.key=value ...] [--progress=auto|bar|lines|none]";
+    "usage: confml run CONFIG.yaml [section.key=value ...] [--progress=auto|bar|lines|none] "
+    "[--resume RUN_DIR]";
 
 }  // namespace
 
@@ -58,6 +59,21 @@ int RunCommand(int argc, char** argv) {
       else
         return Fail(kExitUsage,
                     "run: unknown progress mode '" + mode + "' (auto, bar, lines, none)");
+      continue;
+    }
+    // A federated run continues in RUN_DIR from its checkpoint.
+    if (arg == "--resume" || arg.rfind("--resume=", 0) == 0) {
+      if (arg == "--resume") {
+        if (i + 1 >= argc)
+          return Fail(kExitUsage, std::string("run: --resume needs a run folder; ") + kRunUsage);
+        options.resume_dir = argv[++i];
+        options.command_line.push_back(options.resume_dir);
+      } else {
+        options.resume_dir = arg.substr(9);
+      }
+      if (options.resume_dir.empty()) {
+        return Fail(kExitUsage, std::string("run: --resume needs a run folder; ") + kRunUsage);
+      }
       continue;
     }
     if (arg.rfind("-", 0) == 0) {

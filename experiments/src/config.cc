@@ -13,6 +13,7 @@
 #include <regex>
 #include <set>
 
+#include "confml/core/aggregator.h"
 #include "confml/core/dataset.h"
 #include "confml/core/file_util.h"
 #include "confml/core/model.h"
@@ -34,7 +35,38 @@ struct Section {
   std::string component_kind;  // "" for plain sections.
   ComponentSpec keys;
   std::function<std::vector<ComponentSpec>()> components;
+  // The experiment kinds that use this section; empty: every kind. A section
+  // of another kind is an error rather than ignored, so a config never
+  // carries settings that silently do nothing.
+  std::vector<std::string> kinds = {};
 };
+
+constexpr char kCentralized[] = "centralized";
+constexpr char kFederated[] = "federated";
+
+// The partitioners of `partition`. The engine takes them as plain values
+// (federated_runner.h), so their declarations live here rather than in a
+// registry of factories.
+std::vector<ComponentSpec> PartitionerSpecs() {
+  return {
+      ComponentSpec{"partitioner", "iid", "Shuffles and deals the samples out evenly.", {}},
+      ComponentSpec{"partitioner",
+                    "dirichlet",
+                    "Per class, splits the samples among clients in proportions drawn from "
+                    "Dirichlet(alpha) (Hsu et al. 2019): small alpha gives skewed label mixes.",
+                    {Param::Double("alpha", 0.5, "Concentration; smaller is more heterogeneous.")
+                         .GreaterThan(0),
+                     Param::Int("min_per_client", 1,
+                                "Redraw until every client holds at least this many samples.")
+                         .AtLeast(0)}},
+      ComponentSpec{
+          "partitioner",
+          "shards",
+          "Sorts by label, cuts num_clients * shards_per_client shards and gives each "
+          "client shards_per_client of them (McMahan et al. 2017).",
+          {Param::Int("shards_per_client", 2, "Shards, so about classes, per client.").AtLeast(1)}},
+  };
+}
 
 template <typename Factory>
 std::vector<ComponentSpec> SpecsOf(const Registry<Factory>& registry) {
@@ -61,8 +93,11 @@ const std::vector<Section>& Sections() {
              Param::String("output_dir", "runs",
                            "Directory under which the run folder is created "
                            "(relative to the working directory)."),
-             Param::String("kind", "centralized", "What kind of experiment runs.")
-                 .OneOf({"centralized"})}},
+             Param::String("kind", kCentralized,
+                           "What kind of experiment runs: centralized training (sections "
+                           "train) or federated learning (sections federated, partition, "
+                           "aggregator).")
+                 .OneOf({kCentralized, kFederated})}},
         {}});
     s.push_back(Section{
         "dataset", "The data source, chosen by name from the dataset registry.", true, "dataset",
@@ -95,7 +130,59 @@ const std::vector<Section>& Sections() {
                       {Param::Int("epochs", 1, "Passes over the training set.").AtLeast(1),
                        Param::Int("batch_size", 64, "Training mini-batch size.").AtLeast(1),
                        Param::Int("eval_batch_size", 1000, "Evaluation batch size.").AtLeast(1)}},
-        {}});
+        {},
+        {kCentralized}});
+    s.push_back(Section{
+        "federated",
+        "The federated rounds (see docs/federated.md); the optimizer section is each client's "
+        "local optimizer.",
+        true,
+        "",
+        ComponentSpec{
+            "section",
+            "federated",
+            "",
+            {Param::Int("rounds", 10, "Communication rounds.").AtLeast(1),
+             Param::Int("clients_per_round", 10,
+                        "Clients sampled each round (at most partition.num_clients).")
+                 .AtLeast(1),
+             Param::Int("local_epochs", 1, "Passes of each client over its own data per round.")
+                 .AtLeast(1),
+             Param::Int("batch_size", 32, "Local training mini-batch size.").AtLeast(1),
+             Param::Int("eval_batch_size", 1000, "Evaluation batch size.").AtLeast(1),
+             Param::Int("workers", 1,
+                        "Threads training clients in parallel; results do not depend on it.")
+                 .AtLeast(1)
+                 .AtMost(256),
+             Param::Int("eval_every", 1,
+                        "Evaluate the global model every N rounds (and after the last); 0: "
+                        "after the last only.")
+                 .AtLeast(0),
+             Param::Int("checkpoint_every", 1,
+                        "Write fl.ckpt every N rounds (and after the last); a run folder holding "
+                        "one resumes from it.")
+                 .AtLeast(1)}},
+        {},
+        {kFederated}});
+    s.push_back(
+        Section{"partition",
+                "How the training set is split among the clients.",
+                true,
+                "partitioner",
+                ComponentSpec{"section",
+                              "partition",
+                              "",
+                              {Param::Int("num_clients", 100, "Number of clients.").AtLeast(1)}},
+                [] { return PartitionerSpecs(); },
+                {kFederated}});
+    s.push_back(Section{"aggregator",
+                        "How the server combines the client updates, chosen by name from the "
+                        "aggregator registry.",
+                        true,
+                        "aggregator",
+                        ComponentSpec{"section", "aggregator", "", {}},
+                        [] { return SpecsOf(AggregatorRegistry()); },
+                        {kFederated}});
     return s;
   }();
   return sections;
@@ -478,10 +565,21 @@ StatusOr<ExperimentConfig> Validate(std::vector<RawSection> raw, const std::stri
       return Error(s.where, msg);
     }
   }
+  std::string kind;  // Known once `experiment` (the first section) is validated.
   for (const Section& schema : Sections()) {
     RawSection* section = nullptr;
     for (RawSection& s : raw) {
       if (s.name == schema.name) section = &s;
+    }
+    const bool used = schema.kinds.empty() || std::find(schema.kinds.begin(), schema.kinds.end(),
+                                                        kind) != schema.kinds.end();
+    if (!used) {
+      if (section != nullptr) {
+        return Error(section->where, schema.name + ": section not used by experiment.kind '" +
+                                         kind + "' (it belongs to kind " + Join(schema.kinds) +
+                                         ")");
+      }
+      continue;
     }
     if (section == nullptr && !schema.required) continue;
     StatusOr<SectionConfig> v = ValidateSection(schema, section, source);
@@ -500,7 +598,23 @@ StatusOr<ExperimentConfig> Validate(std::vector<RawSection> raw, const std::stri
                          "' must be non-empty and made of letters, digits, '_', '-' and '.'");
       }
     }
+    if (schema.name == "experiment") kind = v->keys.String("kind");
     config.sections.emplace(schema.name, std::move(v).value());
+  }
+  if (kind == kFederated) {
+    const int64_t per_round = config.Int("federated", "clients_per_round");
+    const int64_t clients = config.Int("partition", "num_clients");
+    if (per_round > clients) {
+      std::string where = source;
+      for (RawSection& s : raw) {
+        if (s.name != "federated") continue;
+        const RawEntry* e = s.Find("clients_per_round");
+        where = e ? e->where : s.where;
+      }
+      return Error(where, "federated.clients_per_round: " + std::to_string(per_round) +
+                              " is more than partition.num_clients (" + std::to_string(clients) +
+                              ")");
+    }
   }
   return config;
 }
@@ -640,6 +754,7 @@ std::vector<SectionInfo> ConfigSchema() {
     info.doc = s.doc;
     info.required = s.required;
     info.component_kind = s.component_kind;
+    info.kinds = s.kinds;
     info.keys = s.keys;
     if (s.components) info.components = s.components();
     out.push_back(std::move(info));
@@ -687,6 +802,12 @@ std::string ConfigReferenceMarkdown() {
       "work.\n\n";
   for (const SectionInfo& s : ConfigSchema()) {
     out += "## `" + s.name + "`\n\n" + s.doc + "\n\n";
+    if (!s.kinds.empty()) {
+      std::vector<std::string> kinds;
+      for (const std::string& k : s.kinds) kinds.push_back("`" + k + "`");
+      out += "Used only with `experiment.kind` " + Join(kinds) +
+             "; a config of another kind may not have it.\n\n";
+    }
     if (!s.component_kind.empty()) {
       out += "`" + s.name + ".name` (required) selects the " + s.component_kind + ": ";
       std::vector<std::string> names;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -98,7 +99,10 @@ StatusOr<std::vector<T>> ReadColumn(hid_t file, const char* name, hid_t type,
   return out;
 }
 
-StatusOr<Partition> MakePartition(const FederatedRunSpec& spec, const Dataset& train, Seed seed) {
+}  // namespace
+
+StatusOr<Partition> MakeFederatedPartition(const FederatedRunSpec& spec, const Dataset& train,
+                                           Seed seed) {
   if (spec.partition == "iid") return PartitionIid(train.labels, spec.num_clients, seed);
   if (spec.partition == "dirichlet") {
     return PartitionDirichlet(train.labels, train.num_classes, spec.num_clients, spec.alpha, seed,
@@ -110,8 +114,6 @@ StatusOr<Partition> MakePartition(const FederatedRunSpec& spec, const Dataset& t
   return InvalidArgumentError("unknown partition '" + spec.partition +
                               "'; known: iid, dirichlet, shards");
 }
-
-}  // namespace
 
 Status WriteFederatedResults(const std::string& path, const std::string& name, uint64_t seed,
                              int64_t rounds_planned, bool complete,
@@ -174,16 +176,43 @@ StatusOr<std::vector<RoundMetrics>> ReadFederatedResults(const std::string& path
   return rounds;
 }
 
+StatusOr<std::string> ReadFederatedStateHash(const std::string& path) {
+  std::lock_guard<std::mutex> lock(Hdf5Mutex());
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  if (!std::filesystem::exists(path)) return NotFoundError("no federated results file " + path);
+  H5 file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file.ok()) return DataLossError(path + " is not a readable HDF5 file");
+  H5 attr(H5Aopen(file.get(), "final_state_hash", H5P_DEFAULT), H5Aclose);
+  if (!attr.ok()) return DataLossError(path + ": no attribute 'final_state_hash'");
+  H5 type(H5Aget_type(attr.get()), H5Tclose);
+  if (!type.ok() || H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) > 0) {
+    return DataLossError(path + ": attribute 'final_state_hash' is not a fixed-length string");
+  }
+  std::string value(H5Tget_size(type.get()), '\0');
+  if (H5Aread(attr.get(), type.get(), value.data()) < 0) {
+    return DataLossError(path + ": cannot read attribute 'final_state_hash'");
+  }
+  value.resize(value.find('\0') == std::string::npos ? value.size() : value.find('\0'));
+  return value;
+}
+
 StatusOr<FederatedRunOutput> RunFederatedExperiment(
     const FederatedRunSpec& spec, const std::vector<std::shared_ptr<FederatedHooks>>& hooks,
     const FederatedEngine::RoundCallback& on_round) {
   const Seed root(spec.seed);
-  CONFML_ASSIGN_OR_RETURN(const auto* entry, DatasetRegistry().Lookup(spec.dataset));
-  StatusOr<ParamSet> dparams = ResolveParams(entry->spec, spec.dataset_params);
-  if (!dparams.ok()) return dparams.status().WithContext("dataset '" + spec.dataset + "'");
-  StatusOr<TrainTest> data = entry->factory(*dparams, root.Child("data"));
-  if (!data.ok()) return data.status().WithContext("dataset '" + spec.dataset + "'");
-  StatusOr<Partition> partition = MakePartition(spec, data->train, root.Child("partition"));
+  std::optional<TrainTest> loaded;
+  const TrainTest* data = spec.data;
+  if (data == nullptr) {
+    CONFML_ASSIGN_OR_RETURN(const auto* entry, DatasetRegistry().Lookup(spec.dataset));
+    StatusOr<ParamSet> dparams = ResolveParams(entry->spec, spec.dataset_params);
+    if (!dparams.ok()) return dparams.status().WithContext("dataset '" + spec.dataset + "'");
+    StatusOr<TrainTest> built = entry->factory(*dparams, root.Child("data"));
+    if (!built.ok()) return built.status().WithContext("dataset '" + spec.dataset + "'");
+    loaded = std::move(built).value();
+    data = &*loaded;
+  }
+  StatusOr<Partition> partition =
+      MakeFederatedPartition(spec, data->train, root.Child("partition"));
   if (!partition.ok()) return partition.status().WithContext("partition '" + spec.partition + "'");
   CONFML_ASSIGN_OR_RETURN(AggregatorPtr aggregator,
                           CreateAggregator(spec.aggregator, spec.aggregator_params));

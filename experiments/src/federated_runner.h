@@ -19,8 +19,11 @@
 #include <string>
 #include <vector>
 
+#include "confml/core/dataset.h"
 #include "confml/core/federated.h"
 #include "confml/core/params.h"
+#include "confml/core/partition.h"
+#include "confml/core/seed.h"
 #include "confml/core/status.h"
 
 namespace confml::experiments {
@@ -42,6 +45,9 @@ struct FederatedRunSpec {
   FederatedOptions options;  // checkpoint_path defaults to <run_dir>/fl.ckpt.
   // Where fl_rounds.h5 (and by default the checkpoint) go; empty writes nothing.
   std::string run_dir;
+  // When set, the data to use instead of loading `dataset` (borrowed; the
+  // config runner loads and truncates it before creating the run folder).
+  const TrainTest* data = nullptr;
 };
 
 struct FederatedRunOutput {
@@ -61,6 +67,12 @@ StatusOr<FederatedRunOutput> RunFederatedExperiment(
     const FederatedRunSpec& spec, const std::vector<std::shared_ptr<FederatedHooks>>& hooks = {},
     const FederatedEngine::RoundCallback& on_round = {});
 
+// The partition RunFederatedExperiment uses for `train` (seed: the run's
+// root.Child("partition")); lets a caller check the partition parameters
+// before it creates anything.
+StatusOr<Partition> MakeFederatedPartition(const FederatedRunSpec& spec, const Dataset& train,
+                                           Seed seed);
+
 // The per-round results file. Layout (root group): datasets of one element per
 // completed round: round, clients_sampled, clients_admitted,
 // clients_refused, bytes_down, bytes_up (int64); test_accuracy, test_loss,
@@ -72,5 +84,8 @@ Status WriteFederatedResults(const std::string& path, const std::string& name, u
                              const std::string& final_state_hash);
 // Reads the columns back (for tests and notebooks). NotFound / DataLoss.
 StatusOr<std::vector<RoundMetrics>> ReadFederatedResults(const std::string& path);
+// The final_state_hash attribute ("" until the run completes). NotFound /
+// DataLoss.
+StatusOr<std::string> ReadFederatedStateHash(const std::string& path);
 
 }  // namespace confml::experiments

@@ -28,6 +28,19 @@ std::string FormatEpochLine(const EpochRecord& r, int64_t epochs) {
   return buf;
 }
 
+std::string FormatRoundLine(const RoundRecord& r, int64_t rounds) {
+  char test[64] = "";
+  if (!std::isnan(r.test_accuracy)) {
+    std::snprintf(test, sizeof(test), "  test loss %.4f acc %.4f", r.test_loss, r.test_accuracy);
+  }
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), "round %lld/%lld  train loss %.4f%s  %lld/%lld clients  (%.1f s)",
+                static_cast<long long>(r.round), static_cast<long long>(rounds), r.mean_train_loss,
+                test, static_cast<long long>(r.clients_admitted),
+                static_cast<long long>(r.clients_admitted + r.clients_refused), r.seconds);
+  return buf;
+}
+
 Progress::Progress(ProgressMode mode, int64_t epochs, std::FILE* out)
     : mode_(mode), epochs_(epochs), out_(out), epoch_start_(std::chrono::steady_clock::now()) {
   if (mode_ == ProgressMode::kAuto) {
@@ -71,6 +84,13 @@ void Progress::Epoch(const EpochRecord& record) {
   std::fflush(out_);
   current_epoch_ = record.epoch + 1;
   epoch_start_ = std::chrono::steady_clock::now();
+}
+
+void Progress::Round(const RoundRecord& record) {
+  if (mode_ == ProgressMode::kNone) return;
+  // No bar: rounds report only when they end, so every mode prints lines.
+  std::fprintf(out_, "confml: %s\n", FormatRoundLine(record, epochs_).c_str());
+  std::fflush(out_);
 }
 
 void Progress::Finish() {

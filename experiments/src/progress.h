@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <string>
 
 #include "confml/experiments/results.h"
 #include "confml/experiments/runner.h"
@@ -19,6 +20,8 @@ class Progress {
   // Step `step` (1-based) of `steps` within the current epoch.
   void Step(int64_t step, int64_t steps);
   void Epoch(const EpochRecord& record);
+  // A federated round; the Progress was made with the number of rounds.
+  void Round(const RoundRecord& record);
   // Ends the bar's line, if one is drawn.
   void Finish();
 
@@ -38,5 +41,7 @@ class Progress {
 
 // "epoch 2/5  train loss 0.4312 acc 0.8451  test loss 0.4011 acc 0.8560  (3.2 s)"
 std::string FormatEpochLine(const EpochRecord& r, int64_t epochs);
+// "round 3/100  train loss 0.6120  test loss 0.5011 acc 0.8210  10/10 clients  (4.1 s)"
+std::string FormatRoundLine(const RoundRecord& r, int64_t rounds);
 
 }  // namespace confml::experiments::internal

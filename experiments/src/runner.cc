@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <filesystem>
 #include <limits>
 #include <numeric>
 
@@ -17,6 +18,7 @@
 #include "confml/core/seed.h"
 #include "confml/core/trainer.h"
 #include "confml/core/version.h"
+#include "federated_runner.h"
 #include "progress.h"
 #include "run_dir.h"
 
@@ -46,6 +48,28 @@ std::string Hdf5Version() {
   unsigned major = 0, minor = 0, release = 0;
   H5get_libversion(&major, &minor, &release);
   return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release);
+}
+
+Status WriteConfigAndProvenance(const std::string& run_dir, const ExperimentConfig& config,
+                                const RunOptions& options,
+                                std::chrono::system_clock::time_point start) {
+  CONFML_RETURN_IF_ERROR(WriteFileAtomically(run_dir + "/config.yaml", config.ToYaml()));
+  internal::Provenance p;
+  p.confml_version = Version();
+  p.git_commit = GitCommit();
+  p.build_type = BuildType();
+  p.compiler = CompilerId();
+  p.torch_version = TORCH_VERSION;
+  p.hdf5_version = Hdf5Version();
+  p.seed = config.seed();
+  p.torch_threads = torch::get_num_threads();
+  p.openmp_max_threads = omp_get_max_threads();
+  p.hostname = internal::Hostname();
+  p.start_time = internal::IsoUtc(start);
+  p.config_source = config.source;
+  p.overrides = config.overrides;
+  p.command_line = options.command_line;
+  return WriteFileAtomically(run_dir + "/provenance.json", internal::ProvenanceJson(p));
 }
 
 StatusOr<TrainTest> BuildData(const ExperimentConfig& config, Seed root) {
@@ -105,25 +129,7 @@ StatusOr<RunResult> RunCentralized(const ExperimentConfig& config, const RunOpti
     CONFML_ASSIGN_OR_RETURN(result.run_dir,
                             internal::CreateRunDir(config.String("experiment", "output_dir"),
                                                    config.name(), config.seed(), start));
-    CONFML_RETURN_IF_ERROR(
-        WriteFileAtomically(result.run_dir + "/config.yaml", results.config_yaml));
-    internal::Provenance p;
-    p.confml_version = Version();
-    p.git_commit = GitCommit();
-    p.build_type = BuildType();
-    p.compiler = CompilerId();
-    p.torch_version = TORCH_VERSION;
-    p.hdf5_version = Hdf5Version();
-    p.seed = config.seed();
-    p.torch_threads = torch::get_num_threads();
-    p.openmp_max_threads = omp_get_max_threads();
-    p.hostname = internal::Hostname();
-    p.start_time = internal::IsoUtc(start);
-    p.config_source = config.source;
-    p.overrides = config.overrides;
-    p.command_line = options.command_line;
-    CONFML_RETURN_IF_ERROR(
-        WriteFileAtomically(result.run_dir + "/provenance.json", internal::ProvenanceJson(p)));
+    CONFML_RETURN_IF_ERROR(WriteConfigAndProvenance(result.run_dir, config, options, start));
     results_path = result.run_dir + "/results.h5";
     CONFML_RETURN_IF_ERROR(WriteResultsFile(results_path, results));
   }
@@ -158,11 +164,150 @@ StatusOr<RunResult> RunCentralized(const ExperimentConfig& config, const RunOpti
   return result;
 }
 
+// The folder's config.yaml must describe the same run as `config` up to the
+// keys a resumed run may change; checked before anything in it is rewritten,
+// so a mismatched resume leaves the folder as it was.
+Status CheckResumable(const std::string& dir, const ExperimentConfig& config) {
+  StatusOr<ExperimentConfig> before = LoadExperimentConfig(dir + "/config.yaml");
+  if (!before.ok()) return before.status().WithContext("resume");
+  static const std::pair<const char*, const char*> kMayChange[] = {
+      {"experiment", "threads"},       {"experiment", "output_dir"},
+      {"federated", "rounds"},         {"federated", "workers"},
+      {"federated", "eval_every"},     {"federated", "checkpoint_every"},
+      {"federated", "eval_batch_size"}};
+  ExperimentConfig normalized = *before;
+  for (const auto& [section, key] : kMayChange) {
+    auto it = normalized.sections.find(section);
+    if (it != normalized.sections.end() && config.Has(section)) {
+      it->second.keys.Set(key, config.Get(section, key));
+    }
+  }
+  if (normalized == config) return OkStatus();
+  std::string differs;
+  for (const auto& [name, s] : config.sections) {
+    auto it = normalized.sections.find(name);
+    if (it == normalized.sections.end() || !(it->second == s)) {
+      differs = name;
+      break;
+    }
+  }
+  if (differs.empty()) differs = "its sections";
+  return FailedPreconditionError("resume: " + dir + "/config.yaml differs from this config in " +
+                                 differs +
+                                 "; only experiment.threads, experiment.output_dir and "
+                                 "federated.rounds, workers, eval_every, checkpoint_every, "
+                                 "eval_batch_size may change");
+}
+
+RoundRecord ToRoundRecord(const RoundMetrics& m) {
+  return RoundRecord{m.round,         m.mean_train_loss,  m.test_loss,
+                     m.test_accuracy, m.clients_admitted, m.clients_refused,
+                     m.seconds};
+}
+
+StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOptions& options) {
+  const auto start = std::chrono::system_clock::now();
+  const Seed root(config.seed());
+  torch::set_num_threads(static_cast<int>(config.Int("experiment", "threads")));
+
+  // As for centralized runs, every input check comes before the run folder:
+  // the data is loaded (and truncated) here and lent to the engine, and the
+  // partition and model are built once to surface their errors.
+  CONFML_ASSIGN_OR_RETURN(TrainTest data, BuildData(config, root));
+
+  FederatedRunSpec spec;
+  spec.name = config.name();
+  spec.seed = config.seed();
+  spec.dataset = config.section("dataset").component;
+  spec.data = &data;
+  const SectionConfig& model_section = config.section("model");
+  spec.model = model_section.component;
+  spec.model_params.insert(model_section.params.values().begin(),
+                           model_section.params.values().end());
+  const SectionConfig& partition = config.section("partition");
+  spec.partition = partition.component;
+  spec.num_clients = partition.keys.Int("num_clients");
+  if (partition.params.Has("alpha")) spec.alpha = partition.params.Double("alpha");
+  if (partition.params.Has("min_per_client")) {
+    spec.min_per_client = partition.params.Int("min_per_client");
+  }
+  if (partition.params.Has("shards_per_client")) {
+    spec.shards_per_client = partition.params.Int("shards_per_client");
+  }
+  const SectionConfig& aggregator = config.section("aggregator");
+  spec.aggregator = aggregator.component;
+  spec.aggregator_params.insert(aggregator.params.values().begin(),
+                                aggregator.params.values().end());
+
+  FederatedOptions& o = spec.options;
+  o.rounds = config.Int("federated", "rounds");
+  o.clients_per_round = config.Int("federated", "clients_per_round");
+  o.local_epochs = config.Int("federated", "local_epochs");
+  o.local_batch_size = config.Int("federated", "batch_size");
+  o.eval_batch_size = config.Int("federated", "eval_batch_size");
+  o.workers = config.Int("federated", "workers");
+  o.eval_every = config.Int("federated", "eval_every");
+  o.checkpoint_every = config.Int("federated", "checkpoint_every");
+  const SectionConfig& opt_section = config.section("optimizer");
+  StatusOr<OptimizerOptions> opt = OptimizerFromParams(opt_section.component, opt_section.params);
+  if (!opt.ok()) return Named(opt.status(), "optimizer", opt_section.component);
+  o.optimizer = *opt;
+
+  StatusOr<Partition> check = MakeFederatedPartition(spec, data.train, root.Child("partition"));
+  if (!check.ok()) return Named(check.status(), "partition", spec.partition);
+  ModelContext context{data.train.sample_shape, data.train.num_classes};
+  StatusOr<ModelPtr> model =
+      CreateModel(model_section.component, model_section.params, context, root.Child("model"));
+  if (!model.ok()) return Named(model.status(), "model", model_section.component);
+
+  RunResult result;
+  if (!options.resume_dir.empty()) {
+    if (!std::filesystem::is_directory(options.resume_dir)) {
+      return NotFoundError("resume: no run folder " + options.resume_dir);
+    }
+    if (!std::filesystem::exists(options.resume_dir + "/fl.ckpt")) {
+      return NotFoundError("resume: no checkpoint " + options.resume_dir + "/fl.ckpt");
+    }
+    CONFML_RETURN_IF_ERROR(CheckResumable(options.resume_dir, config));
+    result.run_dir = options.resume_dir;
+  } else if (options.write_run_dir) {
+    CONFML_ASSIGN_OR_RETURN(result.run_dir,
+                            internal::CreateRunDir(config.String("experiment", "output_dir"),
+                                                   config.name(), config.seed(), start));
+  }
+  if (!result.run_dir.empty()) {
+    CONFML_RETURN_IF_ERROR(WriteConfigAndProvenance(result.run_dir, config, options, start));
+  }
+  spec.run_dir = result.run_dir;
+
+  internal::Progress progress(options.progress, o.rounds);
+  StatusOr<FederatedRunOutput> out = RunFederatedExperiment(
+      spec, {}, [&](const RoundMetrics& m) { progress.Round(ToRoundRecord(m)); });
+  progress.Finish();
+  if (!out.ok()) return out.status().WithContext("federated training");
+
+  for (const RoundMetrics& m : out->result.rounds) result.rounds.push_back(ToRoundRecord(m));
+  result.final_state_hash = out->result.final_state_hash;
+  result.final_test_accuracy = out->result.final_test_accuracy;
+  result.final_test_loss = out->result.final_test_loss;
+  result.train_samples = out->train_samples;
+  result.test_samples = out->test_samples;
+  result.model_parameters = out->model_parameters;
+  return result;
+}
+
 }  // namespace
 
 StatusOr<RunResult> RunExperiment(const ExperimentConfig& config, const RunOptions& options) {
   try {
-    if (config.kind() == "centralized") return RunCentralized(config, options);
+    if (config.kind() == "centralized") {
+      if (!options.resume_dir.empty()) {
+        return InvalidArgumentError("resume: only federated runs resume (experiment.kind '" +
+                                    config.kind() + "')");
+      }
+      return RunCentralized(config, options);
+    }
+    if (config.kind() == "federated") return RunFederated(config, options);
     return UnimplementedError("experiment.kind '" + config.kind() + "' is not implemented");
   } catch (const std::exception& e) {
     // LibTorch appends a multi-line backtrace; the first line says what failed.

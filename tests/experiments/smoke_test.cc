@@ -1,6 +1,7 @@
 // Smoke tests: every config shipped under experiments/ runs at a tiny size
-// (overrides cut the data to 256 samples and one epoch) and writes a complete
-// run folder; the same seed gives the same numbers.
+// (overrides cut the data to 256 samples and one epoch, or for federated
+// configs two rounds of 4 clients) and writes a complete run folder; the same
+// seed gives the same numbers.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -26,11 +27,61 @@ std::vector<std::string> ShippedConfigs() {
 
 TEST(SmokeTest, ThereAreConfigs) { EXPECT_GE(ShippedConfigs().size(), 3u); }
 
+// A federated config at a tiny size: 2 rounds, 4 clients, 256 samples.
+void RunFederatedSmoke(const std::string& path, const std::string& tmp) {
+  const std::vector<std::string> overrides = {"experiment.output_dir=" + tmp + "/runs",
+                                              "experiment.threads=1",
+                                              "dataset.train_limit=256",
+                                              "dataset.test_limit=256",
+                                              "federated.rounds=2",
+                                              "partition.num_clients=4",
+                                              "federated.clients_per_round=2",
+                                              "federated.local_epochs=1"};
+  StatusOr<ExperimentConfig> config = LoadExperimentConfig(path, overrides);
+  ASSERT_TRUE(config.ok()) << config.status();
+  RunOptions options;
+  options.progress = ProgressMode::kNone;
+  options.command_line = {"confml", "run", path};
+  StatusOr<RunResult> run = RunExperiment(*config, options);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_TRUE(run->epochs.empty());
+  ASSERT_EQ(run->rounds.size(), 2u);
+  EXPECT_EQ(run->rounds[1].round, 2);
+  EXPECT_LE(run->train_samples, 256);
+  EXPECT_GT(run->model_parameters, 0);
+  EXPECT_FALSE(run->final_state_hash.empty());
+  EXPECT_GE(run->final_test_accuracy, 0.0);
+  EXPECT_LE(run->final_test_accuracy, 1.0);
+  EXPECT_EQ(run->final_test_accuracy, run->rounds[1].test_accuracy);
+
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(run->run_dir))
+    files.push_back(e.path().filename());
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, std::vector<std::string>(
+                       {"config.yaml", "fl.ckpt", "fl_rounds.h5", "provenance.json"}));
+  StatusOr<ExperimentConfig> reloaded = LoadExperimentConfig(run->run_dir + "/config.yaml");
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_TRUE(*reloaded == *config);
+
+  options.write_run_dir = false;
+  StatusOr<RunResult> again = RunExperiment(*config, options);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->run_dir.empty());
+  EXPECT_EQ(again->final_state_hash, run->final_state_hash);
+}
+
 class SmokeTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SmokeTest, RunsTinyAndWritesRunFolder) {
   testing::TempDir tmp;
   const std::string path = testing::SourceDir() + "/experiments/" + GetParam();
+  StatusOr<ExperimentConfig> as_shipped = LoadExperimentConfig(path);
+  ASSERT_TRUE(as_shipped.ok()) << as_shipped.status();
+  if (as_shipped->kind() == "federated") {
+    RunFederatedSmoke(path, tmp.path());
+    return;
+  }
   const std::vector<std::string> overrides = {"experiment.output_dir=" + tmp.path() + "/runs",
                                               "experiment.threads=1", "dataset.train_limit=256",
                                               "dataset.test_limit=256", "train.epochs=1"};

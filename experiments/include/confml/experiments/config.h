@@ -3,7 +3,9 @@
 //
 // A config is a YAML mapping of sections. `experiment` and `train` hold plain
 // keys; `dataset`, `model` and `optimizer` pick a registered component by
-// `name` and hold that component's parameters:
+// `name` and hold that component's parameters. The sections depend on
+// experiment.kind: `train` for centralized; `federated`, `partition` and
+// `aggregator` for federated (docs/config.md); the other kind's are errors.
 //
 //   experiment: {name: fmnist_cnn, seed: 1, kind: centralized}
 //   dataset:    {name: fashion_mnist, train_limit: 0}
@@ -94,6 +96,7 @@ struct SectionInfo {
   std::string doc;
   bool required = true;
   std::string component_kind;             // "" for a plain section.
+  std::vector<std::string> kinds;         // experiment.kind values using it; empty: all.
   ComponentSpec keys;                     // kind "section".
   std::vector<ComponentSpec> components;  // The registered choices.
 };

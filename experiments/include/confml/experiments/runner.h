@@ -13,7 +13,11 @@
 //   provenance.json  version, git commit, build type, compiler, seed, thread
 //                    counts, host, start time, command line
 //   results.h5       per-epoch metrics (see results.h), rewritten after every
-//                    epoch
+//                    epoch (kind centralized)
+//   fl_rounds.h5     per-round metrics and the final state hash, rewritten after
+//                    every round (kind federated; see docs/federated.md)
+//   fl.ckpt          the federated checkpoint: RunOptions::resume_dir set to
+//                    this folder continues the run from it (kind federated)
 // Nothing is created until the config's components are built and the dataset
 // is loaded, so an input error leaves no folder behind. Every file is written
 // to a temporary name and renamed, so a killed run leaves only complete files.
@@ -48,11 +52,29 @@ struct RunOptions {
   // When false, nothing is written (a notebook that only wants the numbers).
   // Default true.
   bool write_run_dir = true;
+  // Kind federated only: continue the run in this existing run folder (from
+  // its fl.ckpt) instead of creating a new one. The checkpoint must come from
+  // the same configuration (FailedPrecondition otherwise); federated.rounds,
+  // workers, eval_every and checkpoint_every may differ. Default empty.
+  std::string resume_dir;
+};
+
+// One federated round (kind federated).
+struct RoundRecord {
+  int64_t round = 0;             // 1-based.
+  double mean_train_loss = 0.0;  // Over the round's clients and local steps.
+  double test_loss = 0.0;        // NaN for rounds without evaluation.
+  double test_accuracy = 0.0;    // NaN for rounds without evaluation.
+  int64_t clients_admitted = 0;
+  int64_t clients_refused = 0;
+  double seconds = 0.0;
 };
 
 struct RunResult {
   std::string run_dir;  // Empty when write_run_dir is false.
-  std::vector<EpochRecord> epochs;
+  std::vector<EpochRecord> epochs;  // Kind centralized; empty for federated.
+  std::vector<RoundRecord> rounds;  // Kind federated, resumed rounds included.
+  std::string final_state_hash;     // Kind federated: hash of the final global model.
   double final_test_accuracy = 0.0;
   double final_test_loss = 0.0;
   int64_t train_samples = 0;
