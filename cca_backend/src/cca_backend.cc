@@ -110,10 +110,7 @@ class CcaRealm : public TeeRealm {
  public:
   CcaRealm(TokenSource& tokens, std::span<const uint8_t> image, const RealmParams& params)
       : tokens_(tokens), params_(params) {
-    const size_t image_granules = (image.size() + kTeeGranuleSize - 1) / kTeeGranuleSize;
-    const size_t private_granules =
-        (params.private_memory_bytes + kTeeGranuleSize - 1) / kTeeGranuleSize;
-    memory_.assign((image_granules + private_granules) * kTeeGranuleSize, 0);
+    memory_.assign(RealmMemorySize(image.size(), params), 0);
     std::copy(image.begin(), image.end(), memory_.begin());
   }
 

@@ -40,6 +40,11 @@ std::string_view TeeFeatureName(TeeFeature feature) {
   return "unknown";
 }
 
+size_t RealmMemorySize(size_t image_size, const RealmParams& params) {
+  auto granules = [](size_t bytes) { return (bytes + kTeeGranuleSize - 1) / kTeeGranuleSize; };
+  return (granules(image_size) + granules(params.private_memory_bytes)) * kTeeGranuleSize;
+}
+
 Status ValidateRealmParams(const RealmParams& p, size_t image_size) {
   if (p.hash_algorithm != RealmHashAlgorithm::kSha256 &&
       p.hash_algorithm != RealmHashAlgorithm::kSha512) {
@@ -62,8 +67,7 @@ Status ValidateRealmParams(const RealmParams& p, size_t image_size) {
   // The protected IPA space is the lower half; the top bit selects the
   // unprotected (shared) alias.
   const uint64_t protected_top = uint64_t{1} << (p.ipa_width - 1);
-  const uint64_t granules = (image_size + kTeeGranuleSize - 1) / kTeeGranuleSize +
-                            (p.private_memory_bytes + kTeeGranuleSize - 1) / kTeeGranuleSize;
+  const uint64_t granules = RealmMemorySize(image_size, p) / kTeeGranuleSize;
   if (p.load_ipa >= protected_top || granules > (protected_top - p.load_ipa) / kTeeGranuleSize) {
     char top[32];
     std::snprintf(top, sizeof top, "0x%llx", static_cast<unsigned long long>(protected_top));

@@ -15,15 +15,7 @@
 namespace confml::experiments {
 namespace {
 
-std::vector<std::string> BadConfigs() {
-  std::vector<std::string> out;
-  for (const auto& e :
-       std::filesystem::directory_iterator(testing::SourceDir() + "/tests/configs/bad")) {
-    if (e.path().extension() == ".yaml") out.push_back(e.path().filename().string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using testing::BadConfigs;
 
 TEST(BadConfigsTest, CorpusIsLargeEnough) { EXPECT_GE(BadConfigs().size(), 12u); }
 
@@ -32,10 +24,8 @@ class BadConfigTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(BadConfigTest, FailsWithInputErrorAndWritesNothing) {
   const std::string path = testing::SourceDir() + "/tests/configs/bad/" + GetParam();
   const std::string text = testing::ReadAll(path);
-  const std::string kPrefix = "# expect: ";
-  ASSERT_EQ(text.rfind(kPrefix, 0), 0u) << path << " must start with '" << kPrefix << "'";
-  const std::string expect = text.substr(kPrefix.size(), text.find('\n') - kPrefix.size());
-  ASSERT_FALSE(expect.empty());
+  const std::string expect = testing::ExpectedError(text);
+  ASSERT_FALSE(expect.empty()) << path << " must start with '# expect: <text>'";
 
   testing::TempDir tmp;
   const std::string out_dir = tmp.path() + "/runs";

@@ -20,32 +20,19 @@
 namespace confml::experiments {
 namespace {
 
+using testing::BadConfigs;
 using testing::CountLines;
 using testing::ReadAll;
 using testing::RunConfml;
 using testing::TempDir;
-
-std::vector<std::string> BadConfigs() {
-  std::vector<std::string> out;
-  for (const auto& e :
-       std::filesystem::directory_iterator(testing::SourceDir() + "/tests/configs/bad")) {
-    if (e.path().extension() == ".yaml") out.push_back(e.path().filename().string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-TEST(BadConfigsTest, CorpusIsLargeEnough) { EXPECT_GE(BadConfigs().size(), 12u); }
 
 class BadConfigTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(BadConfigTest, ExitsTwoWithOneLineAndWritesNothing) {
   const std::string path = testing::SourceDir() + "/tests/configs/bad/" + GetParam();
   const std::string text = ReadAll(path);
-  const std::string kPrefix = "# expect: ";
-  ASSERT_EQ(text.rfind(kPrefix, 0), 0u) << path << " must start with '" << kPrefix << "'";
-  const std::string expect = text.substr(kPrefix.size(), text.find('\n') - kPrefix.size());
-  ASSERT_FALSE(expect.empty());
+  const std::string expect = testing::ExpectedError(text);
+  ASSERT_FALSE(expect.empty()) << path << " must start with '# expect: <text>'";
 
   TempDir tmp;
   const std::string out_dir = tmp.path() + "/runs";

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -78,6 +79,24 @@ inline int CountLines(const std::string& s) {
   int n = 0;
   for (char c : s) n += c == '\n';
   return n;
+}
+
+// The bad-config corpus: file names under tests/configs/bad, sorted.
+inline std::vector<std::string> BadConfigs() {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(SourceDir() + "/tests/configs/bad")) {
+    if (e.path().extension() == ".yaml") out.push_back(e.path().filename().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The text of a corpus file's first line "# expect: <text>", or "" when the
+// file does not start with one.
+inline std::string ExpectedError(const std::string& file_text) {
+  const std::string prefix = "# expect: ";
+  if (file_text.rfind(prefix, 0) != 0) return "";
+  return file_text.substr(prefix.size(), file_text.find('\n') - prefix.size());
 }
 
 }  // namespace confml::experiments::testing

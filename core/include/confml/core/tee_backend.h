@@ -108,6 +108,11 @@ struct RealmParams {
 // realm_flags with bits other than LPA2/SVE/PMU set.
 Status ValidateRealmParams(const RealmParams& params, size_t image_size);
 
+// Bytes of realm memory for an image of `image_size` bytes: the image's
+// granules (the last one zero padded) followed by the private memory, rounded
+// up to whole granules.
+size_t RealmMemorySize(size_t image_size, const RealmParams& params);
+
 // One feature a backend may or may not offer.
 enum class TeeFeature {
   kIsolation,          // host reads of realm memory fail
