@@ -13,47 +13,6 @@ namespace {
 // The words Islet's word model is pre-trained on (examples/confidential-ml).
 const char* const kIsletWords[] = {"which", "there", "their", "about", "white"};
 
-// A seeded random subset of `limit` samples whose class mix follows the
-// whole set's (largest-remainder quotas), so a small run still sees every
-// class in proportion. Indices keep file order.
-Dataset StratifiedSubset(const Dataset& ds, int64_t limit, Seed seed) {
-  if (limit <= 0 || limit >= ds.size()) return ds;
-  const int64_t k = std::max<int64_t>(ds.num_classes, 1);
-  std::vector<std::vector<int64_t>> by_class(k);
-  for (int64_t i = 0; i < ds.size(); ++i) by_class[ds.labels[i]].push_back(i);
-
-  std::vector<int64_t> quota(k);
-  std::vector<std::pair<double, int64_t>> remainders;  // (fractional part, class)
-  int64_t assigned = 0;
-  for (int64_t c = 0; c < k; ++c) {
-    const double exact = static_cast<double>(limit) * static_cast<double>(by_class[c].size()) /
-                         static_cast<double>(ds.size());
-    quota[c] = static_cast<int64_t>(std::floor(exact));
-    assigned += quota[c];
-    remainders.push_back({exact - static_cast<double>(quota[c]), c});
-  }
-  std::sort(remainders.begin(), remainders.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : a.second < b.second;
-  });
-  for (size_t r = 0; assigned < limit && r < remainders.size(); ++r) {
-    const int64_t c = remainders[r].second;
-    if (quota[c] < static_cast<int64_t>(by_class[c].size())) {
-      ++quota[c];
-      ++assigned;
-    }
-  }
-  std::vector<int64_t> chosen;
-  chosen.reserve(limit);
-  for (int64_t c = 0; c < k; ++c) {
-    Rng rng = seed.Child("class", static_cast<uint64_t>(c)).MakeRng();
-    const auto& members = by_class[c];
-    for (int64_t j : rng.SampleWithoutReplacement(static_cast<int64_t>(members.size()), quota[c])) {
-      chosen.push_back(members[j]);
-    }
-  }
-  std::sort(chosen.begin(), chosen.end());
-  return ds.Subset(chosen);
-}
 
 // Splits 0..n-1 into a random test part of round(fraction * n) and the rest,
 // each in ascending order.
@@ -76,16 +35,9 @@ Status CheckFraction(const std::string& source, double fraction) {
 }
 
 StatusOr<TrainTest> MakeFashionMnist(const ParamSet& p, Seed seed) {
-  const int64_t train_limit = p.Int("train_limit");
-  const int64_t test_limit = p.Int("test_limit");
-  if (train_limit < 0 || test_limit < 0) {
-    return InvalidArgumentError("fashion_mnist: train_limit and test_limit must be >= 0");
-  }
   TrainTest out;
   CONFML_ASSIGN_OR_RETURN(out.train, LoadFashionMnist(p.String("dir"), Split::kTrain));
   CONFML_ASSIGN_OR_RETURN(out.test, LoadFashionMnist(p.String("dir"), Split::kTest));
-  out.train = StratifiedSubset(out.train, train_limit, seed.Child("train_limit"));
-  out.test = StratifiedSubset(out.test, test_limit, seed.Child("test_limit"));
   if (p.Bool("normalize")) {
     // Statistics of the training data only: the test set must not leak into
     // preprocessing.
@@ -187,15 +139,7 @@ void AddBuiltins(Registry<DatasetFactory>& reg) {
                               "Directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz."),
                 Param::Bool("normalize", true,
                             "Standardise pixels with the per-channel mean and stddev of the "
-                            "training set (applied to train and test)."),
-                Param::Int("train_limit", 0,
-                           "Use a seeded class-stratified random subset of this many training "
-                           "samples; 0 uses all.")
-                    .AtLeast(0),
-                Param::Int("test_limit", 0,
-                           "Use a seeded class-stratified random subset of this many test "
-                           "samples; 0 uses all.")
-                    .AtLeast(0)}},
+                            "training set (applied to train and test).")}},
            MakeFashionMnist);
   AddOrDie(reg,
            ComponentSpec{
@@ -245,6 +189,45 @@ void AddBuiltins(Registry<DatasetFactory>& reg) {
 }
 
 }  // namespace
+
+Dataset StratifiedSubset(const Dataset& ds, int64_t limit, Seed seed) {
+  if (limit <= 0 || limit >= ds.size()) return ds;
+  const int64_t k = std::max<int64_t>(ds.num_classes, 1);
+  std::vector<std::vector<int64_t>> by_class(k);
+  for (int64_t i = 0; i < ds.size(); ++i) by_class[ds.labels[i]].push_back(i);
+
+  std::vector<int64_t> quota(k);
+  std::vector<std::pair<double, int64_t>> remainders;  // (fractional part, class)
+  int64_t assigned = 0;
+  for (int64_t c = 0; c < k; ++c) {
+    const double exact = static_cast<double>(limit) * static_cast<double>(by_class[c].size()) /
+                         static_cast<double>(ds.size());
+    quota[c] = static_cast<int64_t>(std::floor(exact));
+    assigned += quota[c];
+    remainders.push_back({exact - static_cast<double>(quota[c]), c});
+  }
+  std::sort(remainders.begin(), remainders.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  for (size_t r = 0; assigned < limit && r < remainders.size(); ++r) {
+    const int64_t c = remainders[r].second;
+    if (quota[c] < static_cast<int64_t>(by_class[c].size())) {
+      ++quota[c];
+      ++assigned;
+    }
+  }
+  std::vector<int64_t> chosen;
+  chosen.reserve(limit);
+  for (int64_t c = 0; c < k; ++c) {
+    Rng rng = seed.Child("class", static_cast<uint64_t>(c)).MakeRng();
+    const auto& members = by_class[c];
+    for (int64_t j : rng.SampleWithoutReplacement(static_cast<int64_t>(members.size()), quota[c])) {
+      chosen.push_back(members[j]);
+    }
+  }
+  std::sort(chosen.begin(), chosen.end());
+  return ds.Subset(chosen);
+}
 
 Registry<DatasetFactory>& DatasetRegistry() {
   static Registry<DatasetFactory> registry("dataset");

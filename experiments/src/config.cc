@@ -105,12 +105,12 @@ const std::vector<Section>& Sections() {
                       "dataset",
                       "",
                       {Param::Int("train_limit", 0,
-                                  "Keep only N training samples, 0 keeps all (the first N, unless "
-                                  "the dataset declares its own train_limit).")
+                                  "Keep a seeded class-stratified subset of N training samples "
+                                  "(after the dataset's own preprocessing); 0 keeps all.")
                            .AtLeast(0),
                        Param::Int("test_limit", 0,
-                                  "Keep only N test samples, 0 keeps all (the first N, unless the "
-                                  "dataset declares its own test_limit).")
+                                  "Keep a seeded class-stratified subset of N test samples; 0 keeps "
+                                  "all.")
                            .AtLeast(0)}},
         [] { return SpecsOf(DatasetRegistry()); }});
     s.push_back(Section{"model", "The network, chosen by name from the model registry.", true,

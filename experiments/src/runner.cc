@@ -31,13 +31,6 @@ Status Named(const Status& s, const std::string& what, const std::string& name) 
   return s.WithContext(what + " '" + name + "'");
 }
 
-// The first `limit` samples (all when limit is 0 or not smaller).
-void Truncate(Dataset& d, int64_t limit) {
-  if (limit <= 0 || limit >= d.size()) return;
-  std::vector<int64_t> first(static_cast<size_t>(limit));
-  std::iota(first.begin(), first.end(), int64_t{0});
-  d = d.Subset(first);
-}
 
 EpochRecord ToRecord(const EpochMetrics& m) {
   return EpochRecord{m.epoch,     m.train_loss,    m.train_accuracy,
@@ -75,11 +68,12 @@ Status WriteConfigAndProvenance(const std::string& run_dir, const ExperimentConf
 StatusOr<TrainTest> BuildData(const ExperimentConfig& config, Seed root) {
   const SectionConfig& s = config.section("dataset");
   CONFML_ASSIGN_OR_RETURN(const auto* entry, DatasetRegistry().Lookup(s.component));
-  StatusOr<TrainTest> data = entry->factory(s.params, root.Child("data"));
+  const Seed data_seed = root.Child("data");
+  StatusOr<TrainTest> data = entry->factory(s.params, data_seed);
   if (!data.ok()) return Named(data.status(), "dataset", s.component);
-  // A dataset that declares the limits itself has applied them already.
-  if (!s.params.Has("train_limit")) Truncate(data->train, s.keys.Int("train_limit"));
-  if (!s.params.Has("test_limit")) Truncate(data->test, s.keys.Int("test_limit"));
+  data->train =
+      StratifiedSubset(data->train, s.keys.Int("train_limit"), data_seed.Child("train_limit"));
+  data->test = StratifiedSubset(data->test, s.keys.Int("test_limit"), data_seed.Child("test_limit"));
   if (data->train.size() == 0) {
     return InvalidArgumentError("dataset '" + s.component + "': the training set is empty");
   }

@@ -601,27 +601,24 @@ TEST(DatasetRegistryTest, BuiltinsAreDeclared) {
   EXPECT_EQ(reg.Find("mnist"), nullptr);
 }
 
-TEST(DatasetRegistryTest, FashionMnistWithLimitsIsStratifiedAndNormalized) {
+TEST(DatasetRegistryTest, FashionMnistIsNormalizedAndStratifiedSubsetsAreSeeded) {
   ParamSet p;
   p.Set("dir", std::string(kFashionDir));
   p.Set("normalize", true);
-  p.Set("train_limit", int64_t{1000});
-  p.Set("test_limit", int64_t{200});
   const auto* e = DatasetRegistry().Find("fashion_mnist");
   ASSERT_NE(e, nullptr);
-  StatusOr<TrainTest> a = e->factory(p, Seed(7));
-  ASSERT_TRUE(a.ok()) << a.status();
-  EXPECT_EQ(a->train.ClassCounts(), std::vector<int64_t>(10, 100));
-  EXPECT_EQ(a->test.ClassCounts(), std::vector<int64_t>(10, 20));
-  Normalization after = ComputeNormalization(a->train);
+  StatusOr<TrainTest> full = e->factory(p, Seed(7));
+  ASSERT_TRUE(full.ok()) << full.status();
+  Normalization after = ComputeNormalization(full->train);
   EXPECT_NEAR(after.mean[0], 0.0, 1e-4);
   EXPECT_NEAR(after.stddev[0], 1.0, 1e-4);
 
-  StatusOr<TrainTest> b = e->factory(p, Seed(7));
-  StatusOr<TrainTest> c = e->factory(p, Seed(8));
-  ASSERT_TRUE(b.ok() && c.ok());
-  EXPECT_EQ(a->train.features, b->train.features);
-  EXPECT_NE(a->train.features, c->train.features);
+  const Dataset a = StratifiedSubset(full->train, 1000, Seed(7));
+  EXPECT_EQ(a.ClassCounts(), std::vector<int64_t>(10, 100));
+  EXPECT_EQ(StratifiedSubset(full->test, 200, Seed(7)).ClassCounts(), std::vector<int64_t>(10, 20));
+  EXPECT_EQ(StratifiedSubset(full->train, 0, Seed(7)).size(), 60000);
+  EXPECT_EQ(a.features, StratifiedSubset(full->train, 1000, Seed(7)).features);
+  EXPECT_NE(a.features, StratifiedSubset(full->train, 1000, Seed(8)).features);
 
   p.Set("dir", std::string("/nonexistent/fashion"));
   EXPECT_EQ(e->factory(p, Seed(7)).status().code(), StatusCode::kNotFound);

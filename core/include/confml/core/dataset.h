@@ -102,6 +102,13 @@ struct SyntheticOptions {
 };
 StatusOr<Dataset> MakeSynthetic(const SyntheticOptions& options, Seed seed);
 
+// A seeded random subset of `limit` samples whose class mix follows the whole
+// set's (largest-remainder quotas), so a small run still sees every class in
+// proportion; samples keep their order. limit 0 (or >= size) returns all. The
+// runner applies it for every dataset (config keys dataset.train_limit and
+// dataset.test_limit).
+Dataset StratifiedSubset(const Dataset& dataset, int64_t limit, Seed seed);
+
 // Per-channel mean and (population) standard deviation (channel = first
 // sample dimension for images {C, H, W}; a single channel otherwise). An
 // empty dataset gives the identity (mean 0, stddev 1).
@@ -117,7 +124,7 @@ Status ApplyNormalization(const Normalization& norm, Dataset& dataset);
 // Registered dataset sources. A factory builds the train and test sets from
 // its parameters; `seed` drives any randomness (synthetic data, splits).
 // Built-ins (parameters and defaults in each ComponentSpec):
-//   fashion_mnist  dir, normalize, train_limit, test_limit (class-stratified)
+//   fashion_mnist  dir, normalize
 //   words          path, word_length, max_words, test_fraction (split by
 //                  word), include_islet_words
 //   synthetic      num_samples, num_features, num_classes, separation, noise,
