@@ -17,9 +17,12 @@ PACKAGES=(
   libssl-dev libcbor-dev libyaml-cpp-dev libhdf5-dev zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the robust-aggregation bench compares with a BLAS SGEMM (libblas.so link)
+  libblas-dev
   # python bindings and notebooks (Debian's interpreter, /usr/bin/python3)
   python3 python3-dev pybind11-dev python3-pybind11 python3-numpy python3-h5py
   python3-matplotlib python3-pytest python3-torch python3-yaml
+  jupyter-nbconvert python3-nbconvert python3-ipykernel python3-nbformat
   # data
   dataset-fashion-mnist wamerican
 )

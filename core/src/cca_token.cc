@@ -41,6 +41,18 @@ std::string KeyName(int64_t key) { return "claim " + std::to_string(key); }
 
 bool IsHashSize(size_t n) { return n == 32 || n == 48 || n == 64; }
 
+// The content of a CMW record [263, bstr] of the tag-907 collection.
+StatusOr<const Value*> CmwEatCwtContent(const Value& record, const std::string& where) {
+  if (!record.is_array() || record.items().size() != 2) {
+    return Bad(where, "CMW record must be a two-element array [263, bstr]");
+  }
+  const Value& type = record.items()[0];
+  if (!type.is_unsigned() || type.argument() != kCmwEatCwtContentFormat) {
+    return Bad(where, "CMW record type must be CoAP content format 263 (application/eat+cwt)");
+  }
+  return &record.items()[1];
+}
+
 // ---- Claim readers -----------------------------------------------------------
 
 Status ReadBytes(const Value& v, const std::string& where, Bytes& out) {
@@ -468,17 +480,29 @@ StatusOr<CcaToken> DecodeCcaToken(ByteSpan bytes) {
   }
   auto top = cbor::Decode(bytes, StrictOptions());
   if (!top.ok()) return Bad("CCA token", top.status().message());
-  if (!top->is_tag() || top->argument() != kCcaTokenTag) {
-    return Bad("CCA token", "not a CBOR tag 399 collection");
+  if (!top->is_tag() ||
+      (top->argument() != kCcaTokenTag && top->argument() != kCcaCmwTokenTag)) {
+    return Bad("CCA token", "not a CBOR tag 399 or tag 907 (CMW) collection");
   }
+  const bool cmw = top->argument() == kCcaCmwTokenTag;
   const Value& coll = top->tag_content();
-  if (!coll.is_map() || coll.entries().size() != 2) {
+  if (!coll.is_map()) return Bad("CCA token", "collection is not a map");
+  if (cmw && coll.Find(kCcaDeviceTokenKey) != nullptr) {
+    return Bad("CCA token: 44258", "device token (RMM device assignment) is not supported");
+  }
+  if (coll.entries().size() != 2) {
     return Bad("CCA token", "collection must be a map with exactly two entries (44234, 44241)");
   }
   const Value* platform = coll.Find(kCcaPlatformTokenKey);
   const Value* realm = coll.Find(kCcaRealmTokenKey);
   if (platform == nullptr || realm == nullptr) {
     return Bad("CCA token", "collection must hold keys 44234 (platform) and 44241 (realm)");
+  }
+  if (cmw) {
+    // Each CMW record must be exactly [263, bstr]: the CCA profile of CMW
+    // admits no indicator element and no other content format.
+    CONFML_ASSIGN_OR_RETURN(platform, CmwEatCwtContent(*platform, "CCA token: 44234"));
+    CONFML_ASSIGN_OR_RETURN(realm, CmwEatCwtContent(*realm, "CCA token: 44241"));
   }
   if (!platform->is_bytes()) return Bad("CCA token: 44234", "platform token is not a byte string");
   if (!realm->is_bytes()) return Bad("CCA token: 44241", "realm token is not a byte string");
@@ -489,6 +513,7 @@ StatusOr<CcaToken> DecodeCcaToken(ByteSpan bytes) {
   CONFML_ASSIGN_OR_RETURN(token.realm_cose, DecodeCoseSign1Impl(realm->bytes(), "realm token"));
   CONFML_ASSIGN_OR_RETURN(token.platform, DecodePlatformClaims(token.platform_cose.payload));
   CONFML_ASSIGN_OR_RETURN(token.realm, DecodeRealmClaims(token.realm_cose.payload));
+  token.collection_tag = top->argument();
   return token;
 }
 
@@ -565,6 +590,20 @@ StatusOr<Bytes> EncodeCcaToken(ByteSpan platform_cose_sign1, ByteSpan realm_cose
                         {Value::Int(kCcaPlatformTokenKey), Value::ByteString(platform_cose_sign1)},
                         {Value::Int(kCcaRealmTokenKey), Value::ByteString(realm_cose_sign1)},
                     }));
+  return cbor::Encode(coll);
+}
+
+StatusOr<Bytes> EncodeCcaCmwToken(ByteSpan platform_cose_sign1, ByteSpan realm_cose_sign1) {
+  CONFML_RETURN_IF_ERROR(DecodeCoseSign1Impl(platform_cose_sign1, "platform token").status());
+  CONFML_RETURN_IF_ERROR(DecodeCoseSign1Impl(realm_cose_sign1, "realm token").status());
+  auto record = [](ByteSpan cose) {
+    return Value::Array({Value::Uint(kCmwEatCwtContentFormat), Value::ByteString(cose)});
+  };
+  Value coll = Value::Tag(kCcaCmwTokenTag,
+                          Value::Map({
+                              {Value::Int(kCcaPlatformTokenKey), record(platform_cose_sign1)},
+                              {Value::Int(kCcaRealmTokenKey), record(realm_cose_sign1)},
+                          }));
   return cbor::Encode(coll);
 }
 

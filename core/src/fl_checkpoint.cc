@@ -52,7 +52,7 @@ class Reader {
 };
 
 constexpr size_t kHeaderSize = sizeof(kFlCheckpointMagic) + sizeof(uint32_t) + sizeof(uint64_t);
-constexpr size_t kMetricBytes = 6 * sizeof(int64_t) + 5 * sizeof(double);
+constexpr size_t kMetricBytes = 7 * sizeof(int64_t) + 5 * sizeof(double);
 
 }  // namespace
 
@@ -78,6 +78,7 @@ std::vector<uint8_t> EncodeFlCheckpoint(const FlCheckpoint& c) {
     payload.Put<int64_t>(m.clients_sampled);
     payload.Put<int64_t>(m.clients_admitted);
     payload.Put<int64_t>(m.clients_refused);
+    payload.Put<int64_t>(m.updates_rejected);
     payload.Put<int64_t>(m.bytes_down);
     payload.Put<int64_t>(m.bytes_up);
     payload.Put<double>(m.test_accuracy);
@@ -141,7 +142,7 @@ StatusOr<FlCheckpoint> DecodeFlCheckpoint(const std::vector<uint8_t>& bytes,
   c.metrics.resize(n);
   for (RoundMetrics& m : c.metrics) {
     bool ok = r.Get(&m.round) && r.Get(&m.clients_sampled) && r.Get(&m.clients_admitted) &&
-              r.Get(&m.clients_refused) && r.Get(&m.bytes_down) && r.Get(&m.bytes_up) &&
+              r.Get(&m.clients_refused) && r.Get(&m.updates_rejected) && r.Get(&m.bytes_down) && r.Get(&m.bytes_up) &&
               r.Get(&m.test_accuracy) && r.Get(&m.test_loss) && r.Get(&m.mean_train_loss) &&
               r.Get(&m.seconds) && r.Get(&m.train_seconds);
     if (!ok) return truncated;

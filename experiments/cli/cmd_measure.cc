@@ -1,4 +1,10 @@
 // confml measure IMAGE_FILE [--hash sha256|sha512] [--rpv HEX] [realm options]
+// confml measure --program ROLE [--component MODULE=CONFIG]... [--write-image FILE] [...]
+//
+// With --program, the image is the Program of ROLE (core/program.h): the
+// role's honest code modules, with their build-time digests, plus any extra
+// components (an aggregation rule, an attack module), so the printed RIM is
+// the one an experiment's verifier puts in its policy for that program.
 //
 // Prints, as JSON, the reference RIM of a realm loaded with IMAGE_FILE: the
 // RIM the RMM computes when a VMM creates the realm with these parameters and
@@ -20,6 +26,7 @@
 #include "confml/core/crypto.h"
 #include "confml/core/file_util.h"
 #include "confml/core/json.h"
+#include "confml/core/program.h"
 #include "confml/core/tee_backend.h"
 #include "confml/tee_sim/sim_backend.h"
 
@@ -28,6 +35,7 @@ namespace {
 
 constexpr const char* kMeasureUsage =
     "usage: confml measure IMAGE_FILE [--hash sha256|sha512] [--rpv HEX]\n"
+    "       confml measure --program ROLE [--component MODULE=CONFIG]... [--write-image FILE]\n"
     "                      [--ipa-width N] [--load-ipa ADDR] [--private-memory BYTES]\n"
     "                      [--num-recs N] [--entry-pc ADDR] [--realm-flags N]\n"
     "                      [--sve-vl N] [--num-bps N] [--num-wps N] [--pmu-ctrs N]\n"
@@ -39,7 +47,12 @@ constexpr const char* kMeasureUsage =
     "  --ipa-width ...   realm parameters as in RealmParams (numbers accept 0x...);\n"
     "                    defaults: ipa-width 40, load-ipa 0x80000000, private-memory\n"
     "                    65536, num-recs 1, entry-pc = load-ipa, the rest 0\n"
-    "  --no-content      measure only the layout of DATA granules, not their content\n";
+    "  --no-content      measure only the layout of DATA granules, not their content\n"
+    "  --program ROLE    measure the Program of ROLE (model-provider, device, runtime,\n"
+    "                    verifier) built from this binary's code modules\n"
+    "  --component M=C   add code module M configured as C to the program (repeatable),\n"
+    "                    e.g. attacks=exfiltrate_inputs\n"
+    "  --write-image F   also write the program image to F\n";
 
 int Usage(const std::string& message) {
   std::fprintf(stderr, "confml measure: %s\n%s", message.c_str(), kMeasureUsage);
@@ -67,6 +80,9 @@ std::string Hex64(uint64_t v) {
 
 int MeasureCommand(int argc, char** argv) {
   std::optional<std::string> image_path;
+  std::optional<std::string> role;
+  std::vector<ProgramComponent> components;
+  std::string write_image;
   RealmParams params;
   for (int i = 0; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -89,6 +105,23 @@ int MeasureCommand(int argc, char** argv) {
         } else {
           return Usage("--hash must be sha256 or sha512, got '" + std::string(value) + "'");
         }
+        continue;
+      }
+      if (arg == "--program") {
+        role = std::string(value);
+        continue;
+      }
+      if (arg == "--component") {
+        const size_t eq = value.find('=');
+        if (eq == std::string_view::npos || eq == 0) {
+          return Usage("--component needs MODULE=CONFIG, got '" + std::string(value) + "'");
+        }
+        components.push_back(
+            {std::string(value.substr(0, eq)), std::string(value.substr(eq + 1))});
+        continue;
+      }
+      if (arg == "--write-image") {
+        write_image = std::string(value);
         continue;
       }
       if (arg == "--rpv") {
@@ -133,9 +166,29 @@ int MeasureCommand(int argc, char** argv) {
     if (image_path) return Usage("more than one IMAGE_FILE given");
     image_path = std::string(arg);
   }
-  if (!image_path) return Usage("missing IMAGE_FILE");
-
-  StatusOr<std::vector<uint8_t>> image = ReadFileBytes(*image_path);
+  if (image_path && role) return Usage("give either IMAGE_FILE or --program, not both");
+  if (!image_path && !role) return Usage("missing IMAGE_FILE or --program ROLE");
+  if (!components.empty() && !role) return Usage("--component needs --program");
+  std::optional<Program> program;
+  StatusOr<std::vector<uint8_t>> image = std::vector<uint8_t>{};
+  if (role) {
+    StatusOr<Program> p = HonestProgram(*role, components);
+    if (p.ok()) image = p->Image();
+    if (!p.ok() || !image.ok()) {
+      return Usage((p.ok() ? image.status() : p.status()).message());
+    }
+    program = *p;
+    image_path = "program:" + *role;
+    if (!write_image.empty()) {
+      if (Status s = WriteFileAtomically(write_image, std::string(image->begin(), image->end()));
+          !s.ok()) {
+        std::fprintf(stderr, "confml measure: %s\n", s.ToString().c_str());
+        return kExitFailure;
+      }
+    }
+  } else {
+    image = ReadFileBytes(*image_path);
+  }
   if (!image.ok()) {
     std::fprintf(stderr, "confml measure: %s\n", image.status().ToString().c_str());
     return kExitUsage;
@@ -152,6 +205,16 @@ int MeasureCommand(int argc, char** argv) {
   const uint64_t entry = params.entry_pc != 0 ? params.entry_pc : params.load_ipa;
   std::string json = "{\n";
   json += "  \"image\": " + JsonQuote(*image_path) + ",\n";
+  if (program) {
+    json += "  \"role\": " + JsonQuote(program->role) + ",\n  \"components\": [";
+    for (size_t i = 0; i < program->components.size(); ++i) {
+      const ProgramComponent& c = program->components[i];
+      json += std::string(i ? ", " : "") + "{\"module\": " + JsonQuote(c.module) +
+              ", \"digest\": \"" + FindCodeModule(c.module)->digest +
+              "\", \"config\": " + JsonQuote(c.config) + "}";
+    }
+    json += "],\n";
+  }
   json += "  \"image_bytes\": " + std::to_string(image->size()) + ",\n";
   json += "  \"image_sha256\": \"" + ToHex(Sha256(*image)) + "\",\n";
   json += "  \"hash_algorithm\": \"" + std::string(RealmHashAlgorithmName(params.hash_algorithm)) +

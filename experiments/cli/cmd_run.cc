@@ -97,7 +97,20 @@ int RunCommand(int argc, char** argv) {
   if (!config.ok()) return FailStatus(config.status());
   StatusOr<experiments::RunResult> result = experiments::RunExperiment(*config, options);
   if (!result.ok()) return FailStatus(result.status());
-  std::printf("final test accuracy: %.4f\n", result->final_test_accuracy);
+  for (const std::string& e : result->events) std::printf("%s\n", e.c_str());
+  for (const experiments::AdmissionRecord& a : result->admissions) {
+    if (a.admitted) continue;
+    std::printf("refused: %s refused %s as %s: %s: %s\n", a.relying.c_str(), a.attester.c_str(),
+                a.expected_role.c_str(), a.failed_checks.c_str(), a.detail.c_str());
+  }
+  for (const auto& [name, value] : result->outcome) std::printf("%s: %.6g\n", name.c_str(), value);
+  if (config->kind() != "flow" && config->kind() != "matrix") {
+    std::printf("final test accuracy: %.4f\n", result->final_test_accuracy);
+  }
+  if (result->tee_cost.total_seconds() > 0) {
+    std::printf("modeled TEE overhead: %.6f s (%s profile; not included in wall time)\n",
+                result->tee_cost.total_seconds(), result->tee_cost.profile.c_str());
+  }
   std::printf("run folder: %s\n", result->run_dir.c_str());
   return kExitOk;
 }

@@ -14,11 +14,14 @@
 #include <set>
 
 #include "confml/core/aggregator.h"
+#include "confml/core/attack.h"
 #include "confml/core/dataset.h"
 #include "confml/core/file_util.h"
 #include "confml/core/model.h"
 #include "confml/core/trainer.h"
+#include "confml/core/tee_backend.h"
 #include "confml/core/version.h"
+#include "confml/experiments/parties.h"
 
 namespace confml::experiments {
 namespace {
@@ -43,6 +46,8 @@ struct Section {
 
 constexpr char kCentralized[] = "centralized";
 constexpr char kFederated[] = "federated";
+constexpr char kFlow[] = "flow";
+constexpr char kMatrix[] = "matrix";  // docs/matrix.md
 
 // The partitioners of `partition`. The engine takes them as plain values
 // (federated_runner.h), so their declarations live here rather than in a
@@ -95,9 +100,12 @@ const std::vector<Section>& Sections() {
                            "(relative to the working directory)."),
              Param::String("kind", kCentralized,
                            "What kind of experiment runs: centralized training (sections "
-                           "train) or federated learning (sections federated, partition, "
-                           "aggregator).")
-                 .OneOf({kCentralized, kFederated})}},
+                           "train), federated learning (sections federated, partition, "
+                           "aggregator, and optionally tee, attestation, attack) or one of the "
+                           "Islet example's flows between parties (section flow, and tee, "
+                           "attestation), or a matrix of such runs (section matrix, "
+                           "docs/matrix.md).")
+                 .OneOf({kCentralized, kFederated, kFlow, kMatrix})}},
         {}});
     s.push_back(Section{
         "dataset", "The data source, chosen by name from the dataset registry.", true, "dataset",
@@ -112,13 +120,16 @@ const std::vector<Section>& Sections() {
                                   "Keep a seeded class-stratified subset of N test samples; 0 keeps "
                                   "all.")
                            .AtLeast(0)}},
-        [] { return SpecsOf(DatasetRegistry()); }});
+        [] { return SpecsOf(DatasetRegistry()); },
+        {kCentralized, kFederated}});
     s.push_back(Section{"model", "The network, chosen by name from the model registry.", true,
                         "model", ComponentSpec{"section", "model", "", {}},
-                        [] { return SpecsOf(ModelRegistry()); }});
+                        [] { return SpecsOf(ModelRegistry()); },
+                        {kCentralized, kFederated}});
     s.push_back(Section{"optimizer", "The optimizer, chosen by name.", true, "optimizer",
                         ComponentSpec{"section", "optimizer", "", {}},
-                        [] { return OptimizerSpecs(); }});
+                        [] { return OptimizerSpecs(); },
+                        {kCentralized, kFederated}});
     s.push_back(Section{
         "train",
         "The training loop.",
@@ -183,6 +194,133 @@ const std::vector<Section>& Sections() {
                         ComponentSpec{"section", "aggregator", "", {}},
                         [] { return SpecsOf(AggregatorRegistry()); },
                         {kFederated}});
+    s.push_back(Section{
+        "tee",
+        "The TEE backend every party's realm runs on, chosen by name from the backend "
+        "registry. Absent: `none` (a plain process: nothing isolated or attested).",
+        false,
+        "tee_backend",
+        ComponentSpec{
+            "section",
+            "tee",
+            "",
+            {Param::Int("realm_memory_mb", 4,
+                        "Private memory of every realm, MiB (measured into the RIM through the "
+                        "RIPAS range, so every party of a run uses the same).")
+                 .AtLeast(1)
+                 .AtMost(1024)}},
+        [] { return SpecsOf(TeeBackendRegistry()); },
+        {kFederated, kFlow}});
+    s.push_back(Section{
+        "attestation",
+        "Who must prove what before anything is sent (docs/roles.md). Absent: mode off.",
+        false,
+        "",
+        ComponentSpec{
+            "section",
+            "attestation",
+            "",
+            {Param::String("mode", "off",
+                           "off: no attestation, plaintext links; tokens: realms attest and "
+                           "links are attested channels, but no policy (any measurement is "
+                           "admitted); policy: the RIM must be listed for the expected role in "
+                           "the signed policy of the honest programs.")
+                 .OneOf({"off", "tokens", "policy"}),
+             Param::StringList("trust_deployed", {},
+                               "Roles (runtime, device) whose DEPLOYED program the policy also "
+                               "lists, even when it carries attack code: a policy mistake, to "
+                               "show why policies must be audited.")}},
+        {},
+        {kFederated, kFlow}});
+    s.push_back(Section{
+        "attack",
+        "An attack module, chosen by name from the attack registry, attached to the role it "
+        "declares (its code becomes part of that role's Program).",
+        false,
+        "attack",
+        ComponentSpec{"section",
+                      "attack",
+                      "",
+                      {Param::Double("malicious_fraction", 0.1,
+                                     "Device attacks: fraction of the clients whose Program "
+                                     "carries the attack (chosen with the seed).")
+                           .AtLeast(0)
+                           .AtMost(1)}},
+        [] { return SpecsOf(AttackRegistry()); },
+        {kFederated}});
+    s.push_back(Section{
+        "flow",
+        "One flow of the Islet confidential-ML example (docs/roles.md): who sends what to whom.",
+        true,
+        "",
+        ComponentSpec{
+            "section",
+            "flow",
+            "",
+            {Param::String("scenario", "server_training",
+                           "model_delivery, on_device_inference, server_training, "
+                           "server_inference or fl_words.")
+                 .OneOf({"model_delivery", "on_device_inference", "server_training",
+                         "server_inference", "fl_words"}),
+             Param::String("runtime_code", "honest",
+                           "honest, or exfiltrate_inputs: the runtime's Program carries an "
+                           "input logger (attack code, another RIM).")
+                 .OneOf({"honest", "exfiltrate_inputs"}),
+             Param::String("host_attack", "none",
+                           "none; read_device_model: the device's host copies the on-device "
+                           "model from realm memory; read_runtime_inputs: the runtime's host "
+                           "reads the user inputs from realm memory.")
+                 .OneOf({"none", "read_device_model", "read_runtime_inputs"}),
+             Param::StringList("pretrain_words", {"which", "there", "their", "white"},
+                               "Words the model-provider pre-trains the word model on."),
+             Param::StringList("user_words", {"about", "house", "plant"},
+                               "Words the device's user types (5 letters each)."),
+             Param::StringList("other_device_words", {"green", "stone", "lucky"},
+                               "fl_words: the second device's words."),
+             Param::Int("pretrain_epochs", 300, "Model-provider pre-training epochs.").AtLeast(0),
+             Param::Int("train_epochs", 100,
+                        "Runtime training epochs on the user's words (Islet: 100).")
+                 .AtLeast(0),
+             Param::Double("lr", 0.01, "Adam learning rate of the word model.").GreaterThan(0),
+             Param::Int("fl_rounds", 10, "fl_words: federated rounds.").AtLeast(1),
+             Param::Int("fl_local_epochs", 20, "fl_words: local epochs per round.").AtLeast(1),
+             Param::Int("inference_inputs", 100,
+                        "server_inference: Fashion-MNIST test images the device sends.")
+                 .AtLeast(1),
+             Param::Int("classifier_train_samples", 6000,
+                        "server_inference: the model-provider's training samples.")
+                 .AtLeast(10),
+             Param::Int("classifier_epochs", 2, "server_inference: training epochs.").AtLeast(1)}},
+        {},
+        {kFlow}});
+    // Kind matrix (docs/matrix.md): every cell is a federated or flow run;
+    // the entries are parsed and each cell's config validated by
+    // MatrixCellConfigs (matrix.h).
+    s.push_back(Section{
+        "matrix",
+        "The attacks x protections matrix: each cell runs one row's experiment under one "
+        "column's overrides (docs/matrix.md).",
+        true,
+        "",
+        ComponentSpec{
+            "section",
+            "matrix",
+            "",
+            {Param::String("size", "small",
+                           "Which of the lists tiny, small, full overrides every cell (tiny: "
+                           "tests; small: the README's command; full: the paper-scale run).")
+                 .OneOf({"tiny", "small", "full"}),
+             Param::StringList("rows", {},
+                               "Attacks, one per row: \"<label>: <base.yaml> section.key=value "
+                               "...\" (base relative to this file's folder)."),
+             Param::StringList("columns", {},
+                               "Protections, one per column: \"<label>: section.key=value ...\"; "
+                               "overrides of sections a cell's kind does not use are skipped."),
+             Param::StringList("tiny", {}, "Overrides of every cell at size tiny."),
+             Param::StringList("small", {}, "Overrides of every cell at size small."),
+             Param::StringList("full", {}, "Overrides of every cell at size full.")}},
+        {},
+        {kMatrix}});
     return s;
   }();
   return sections;
@@ -720,6 +858,8 @@ std::string ExperimentConfig::ToYaml() const {
 StatusOr<ExperimentConfig> ParseExperimentConfig(std::string_view yaml,
                                                  const std::vector<std::string>& overrides,
                                                  const std::string& source) {
+  // Every built-in component must be registered before names are checked.
+  CONFML_RETURN_IF_ERROR(RegisterAllComponents());
   std::vector<RawSection> raw;
   try {
     YAML::Node root = YAML::Load(std::string(yaml));
@@ -747,6 +887,8 @@ StatusOr<ExperimentConfig> LoadExperimentConfig(const std::string& path,
 }
 
 std::vector<SectionInfo> ConfigSchema() {
+  // The reference lists every registered component.
+  (void)RegisterAllComponents();
   std::vector<SectionInfo> out;
   for (const Section& s : Sections()) {
     SectionInfo info;

@@ -3,6 +3,8 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -12,41 +14,27 @@
 #include "confml/core/aggregator.h"
 #include "confml/core/dataset.h"
 #include "confml/core/file_util.h"
+#include "h5_util.h"
 #include "confml/core/fl_checkpoint.h"
 #include "confml/core/partition.h"
+#include "confml/core/program.h"
+#include "confml/experiments/federation.h"
 
 namespace confml::experiments {
 
 namespace {
 
-// The HDF5 library is built serial; our own lock (results.cc holds another
-// for its file) keeps this file's writers from racing each other.
-std::mutex& Hdf5Mutex() {
-  static std::mutex mu;
-  return mu;
-}
+using H5 = internal::H5Handle;
+using internal::Hdf5Mutex;
 
-class H5 {
- public:
-  H5(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~H5() {
-    if (id_ >= 0) close_(id_);
-  }
-  H5(const H5&) = delete;
-  H5& operator=(const H5&) = delete;
-  hid_t get() const { return id_; }
-  bool ok() const { return id_ >= 0; }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
-
-constexpr const char* kIntColumns[] = {"round",           "clients_sampled", "clients_admitted",
-                                       "clients_refused", "bytes_down",      "bytes_up"};
+constexpr const char* kIntColumns[] = {"round",      "clients_sampled", "clients_admitted",
+                                       "clients_refused", "updates_rejected", "bytes_down",
+                                       "bytes_up"};
 constexpr int64_t RoundMetrics::*kIntFields[] = {
-    &RoundMetrics::round,           &RoundMetrics::clients_sampled, &RoundMetrics::clients_admitted,
-    &RoundMetrics::clients_refused, &RoundMetrics::bytes_down,      &RoundMetrics::bytes_up};
+    &RoundMetrics::round,           &RoundMetrics::clients_sampled,
+    &RoundMetrics::clients_admitted, &RoundMetrics::clients_refused,
+    &RoundMetrics::updates_rejected, &RoundMetrics::bytes_down,
+    &RoundMetrics::bytes_up};
 constexpr const char* kDoubleColumns[] = {"test_accuracy", "test_loss", "mean_train_loss",
                                           "seconds", "train_seconds"};
 constexpr double RoundMetrics::*kDoubleFields[] = {
@@ -97,6 +85,21 @@ StatusOr<std::vector<T>> ReadColumn(hid_t file, const char* name, hid_t type,
     return DataLossError(path + ": cannot read dataset '" + name + "'");
   }
   return out;
+}
+
+// The clients whose Program carries a device attack: a seeded choice of
+// round(fraction * n) clients (at least one when the fraction is positive).
+StatusOr<std::vector<int64_t>> ChooseMaliciousClients(const FederatedRunSpec& spec,
+                                                      int64_t num_clients, Seed root) {
+  if (!(spec.malicious_fraction >= 0.0 && spec.malicious_fraction <= 1.0)) {
+    return InvalidArgumentError("attack.malicious_fraction must be in [0, 1]");
+  }
+  int64_t k = static_cast<int64_t>(std::llround(spec.malicious_fraction * num_clients));
+  if (spec.malicious_fraction > 0.0) k = std::max<int64_t>(k, 1);
+  std::vector<int64_t> perm = root.Child("malicious").MakeRng().Permutation(num_clients);
+  std::vector<int64_t> chosen(perm.begin(), perm.begin() + k);
+  std::sort(chosen.begin(), chosen.end());
+  return chosen;
 }
 
 }  // namespace
@@ -218,6 +221,7 @@ StatusOr<FederatedRunOutput> RunFederatedExperiment(
                           CreateAggregator(spec.aggregator, spec.aggregator_params));
 
   FederatedOptions options = spec.options;
+  options.transport_encrypted = spec.use_deployment && spec.attestation != AttestationMode::kOff;
   FederatedRunOutput out;
   if (!spec.run_dir.empty()) {
     std::error_code ec;
@@ -233,11 +237,85 @@ StatusOr<FederatedRunOutput> RunFederatedExperiment(
   setup.train = &data->train;
   setup.test = data->test.size() > 0 ? &data->test : nullptr;
   setup.partition = std::move(*partition);
+  if (aggregator->wants_server_update()) {
+    // FLTrust's root dataset: a small clean sample the runtime holds (Cao et
+    // al. use 100 samples drawn from the training distribution).
+    std::vector<int64_t> perm =
+        root.Child("root-dataset").MakeRng().Permutation(data->train.size());
+    const int64_t n = std::min<int64_t>(spec.root_dataset_size, data->train.size());
+    setup.root_indices.assign(perm.begin(), perm.begin() + n);
+    std::sort(setup.root_indices.begin(), setup.root_indices.end());
+  }
   setup.aggregator = std::move(aggregator);
   setup.seed = root;
+  const std::string aggregator_text = setup.aggregator->config_text();
   CONFML_ASSIGN_OR_RETURN(std::unique_ptr<FederatedEngine> engine,
                           FederatedEngine::Create(options, std::move(setup)));
+
+  // The attack: its code joins the Program of the role it runs as.
+  AttackPtr attack;
+  if (!spec.attack.empty()) {
+    CONFML_ASSIGN_OR_RETURN(out.malicious_clients,
+                            ChooseMaliciousClients(spec, engine->num_clients(), root));
+    AttackEnv env;
+    env.model = spec.model;
+    env.model_params = spec.model_params;
+    env.train = &data->train;
+    env.test = &data->test;
+    env.partition = &engine->partition();
+    env.malicious_clients.insert(out.malicious_clients.begin(), out.malicious_clients.end());
+    env.local_epochs = options.local_epochs;
+    env.local_batch_size = options.local_batch_size;
+    env.optimizer = options.optimizer.name;
+    env.learning_rate = options.optimizer.lr;
+    env.rounds = options.rounds;
+    env.clients_per_round = options.clients_per_round;
+    env.seed = root.Child("attack");
+    StatusOr<AttackPtr> created = CreateAttack(spec.attack, spec.attack_params, env);
+    if (!created.ok()) return created.status().WithContext("attack '" + spec.attack + "'");
+    attack = *created;
+    if (attack->role() != AttackRole::kDevice) out.malicious_clients.clear();
+    engine->AddHooks(attack);
+  }
   for (const auto& h : hooks) engine->AddHooks(h);
+
+  // Parties in realms: attestation decides who takes part.
+  std::unique_ptr<Deployment> deployment;
+  std::shared_ptr<AttestedFederation> federation;
+  if (spec.use_deployment) {
+    Deployment::Options dopt;
+    dopt.backend = spec.tee_backend;
+    dopt.backend_params = spec.tee_params;
+    dopt.attestation = spec.attestation;
+    dopt.realm.private_memory_bytes = static_cast<size_t>(spec.realm_memory_mb) << 20;
+    dopt.seed = root.Child("deployment");
+    CONFML_ASSIGN_OR_RETURN(deployment, Deployment::Create(dopt));
+    const std::vector<ProgramComponent> runtime_extra{{"core", "aggregator " + aggregator_text}};
+    AttestedFederation::Options fo;
+    CONFML_ASSIGN_OR_RETURN(Program honest_runtime, HonestProgram(kRoleRuntime, runtime_extra));
+    CONFML_ASSIGN_OR_RETURN(fo.device_program, HonestProgram(kRoleDevice));
+    fo.runtime_program = honest_runtime;
+    fo.malicious_device_program = fo.device_program;
+    if (attack != nullptr) {
+      const ProgramComponent code{"attacks", attack->config_text()};
+      if (attack->role() == AttackRole::kRuntime) fo.runtime_program.components.push_back(code);
+      if (attack->role() == AttackRole::kDevice && !attack->honest_code()) {
+        fo.malicious_device_program.components.push_back(code);
+      }
+    }
+    fo.malicious_clients.insert(out.malicious_clients.begin(), out.malicious_clients.end());
+    // The verifier's policy lists the audited honest programs, plus the
+    // deployed ones where the config says the audit slipped.
+    CONFML_RETURN_IF_ERROR(deployment->TrustProgram(honest_runtime));
+    CONFML_RETURN_IF_ERROR(deployment->TrustProgram(fo.device_program));
+    for (const std::string& role : spec.trust_deployed) {
+      CONFML_RETURN_IF_ERROR(deployment->TrustProgram(
+          role == "runtime" ? fo.runtime_program : fo.malicious_device_program));
+    }
+    CONFML_RETURN_IF_ERROR(deployment->SealPolicy());
+    CONFML_ASSIGN_OR_RETURN(federation, AttestedFederation::Create(deployment.get(), fo));
+    engine->AddHooks(federation);  // last: carries what the devices send
+  }
 
   std::vector<RoundMetrics> so_far;
   Status write_error;
@@ -261,6 +339,16 @@ StatusOr<FederatedRunOutput> RunFederatedExperiment(
     CONFML_RETURN_IF_ERROR(WriteFederatedResults(out.results_path, spec.name, spec.seed,
                                                  options.rounds, true, out.result.rounds,
                                                  out.result.final_state_hash));
+  }
+  if (federation != nullptr) {
+    CONFML_RETURN_IF_ERROR(federation->status());
+    out.admissions = deployment->admissions();
+    out.tee_cost = deployment->total_cost();
+  }
+  if (attack != nullptr) {
+    StatusOr<AttackReport> report = attack->Report();
+    if (!report.ok()) return report.status().WithContext("attack '" + spec.attack + "' report");
+    out.attack = std::move(*report);
   }
   out.train_samples = data->train.size();
   out.test_samples = data->test.size();

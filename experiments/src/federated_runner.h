@@ -16,15 +16,19 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "confml/core/attack.h"
 #include "confml/core/dataset.h"
 #include "confml/core/federated.h"
 #include "confml/core/params.h"
 #include "confml/core/partition.h"
 #include "confml/core/seed.h"
 #include "confml/core/status.h"
+#include "confml/core/tee_backend.h"
+#include "confml/experiments/parties.h"
 
 namespace confml::experiments {
 
@@ -48,6 +52,21 @@ struct FederatedRunSpec {
   // When set, the data to use instead of loading `dataset` (borrowed; the
   // config runner loads and truncates it before creating the run folder).
   const TrainTest* data = nullptr;
+
+  // Parties in realms (federation.h): used when `use_deployment` is set (the
+  // config has a tee or attestation section).
+  bool use_deployment = false;
+  std::string tee_backend = "none";
+  std::map<std::string, ParamValue> tee_params;
+  int64_t realm_memory_mb = 4;
+  AttestationMode attestation = AttestationMode::kOff;
+  std::vector<std::string> trust_deployed;  // "runtime", "device"
+  // An attack module (AttackRegistry name); empty for none.
+  std::string attack;
+  std::map<std::string, ParamValue> attack_params;
+  double malicious_fraction = 0.1;  // device attacks
+  // FLTrust-style aggregators: samples of the runtime's root dataset.
+  int64_t root_dataset_size = 100;
 };
 
 struct FederatedRunOutput {
@@ -56,6 +75,10 @@ struct FederatedRunOutput {
   int64_t train_samples = 0;
   int64_t test_samples = 0;
   int64_t model_parameters = 0;
+  std::optional<AttackReport> attack;        // when spec.attack is set
+  std::vector<AdmissionRecord> admissions;   // every attestation decision
+  std::vector<int64_t> malicious_clients;    // clients whose Program carries the attack
+  TeeCost tee_cost;
 };
 
 // Builds data (seed root.Child("data")), partition (root.Child("partition")),
@@ -75,7 +98,7 @@ StatusOr<Partition> MakeFederatedPartition(const FederatedRunSpec& spec, const D
 
 // The per-round results file. Layout (root group): datasets of one element per
 // completed round: round, clients_sampled, clients_admitted,
-// clients_refused, bytes_down, bytes_up (int64); test_accuracy, test_loss,
+// clients_refused, updates_rejected, bytes_down, bytes_up (int64); test_accuracy, test_loss,
 // mean_train_loss, seconds, train_seconds (float64). Attributes: name,
 // seed, rounds_planned, complete (int64), final_state_hash (string).
 Status WriteFederatedResults(const std::string& path, const std::string& name, uint64_t seed,

@@ -14,14 +14,12 @@
 #include <mutex>
 
 #include "confml/core/file_util.h"
+#include "h5_util.h"
 
 namespace confml::experiments {
 namespace {
 
-std::mutex& Hdf5Mutex() {
-  static std::mutex mu;
-  return mu;
-}
+using internal::Hdf5Mutex;
 
 // HDF5 prints its error stack to stderr by default; confml reports errors as
 // Status instead.
@@ -30,22 +28,7 @@ void SilenceHdf5() {
   std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
 }
 
-// Closes an HDF5 handle when it goes out of scope.
-class Handle {
- public:
-  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Handle() {
-    if (id_ >= 0) close_(id_);
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  hid_t get() const { return id_; }
-  bool ok() const { return id_ >= 0; }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
+using Handle = internal::H5Handle;
 
 constexpr const char* kDoubleColumns[] = {"train_loss", "train_accuracy", "test_loss",
                                           "test_accuracy", "seconds"};

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <exception>
@@ -18,7 +19,10 @@
 #include "confml/core/seed.h"
 #include "confml/core/trainer.h"
 #include "confml/core/version.h"
+#include "confml/experiments/flows.h"
 #include "federated_runner.h"
+#include "matrix_internal.h"
+#include "run_extras.h"
 #include "progress.h"
 #include "run_dir.h"
 
@@ -193,6 +197,61 @@ Status CheckResumable(const std::string& dir, const ExperimentConfig& config) {
                                  "eval_batch_size may change");
 }
 
+// The tee and attestation sections, shared by the flow and federated kinds.
+struct TeeSettings {
+  bool present = false;  // either section given
+  std::string backend = "none";
+  std::map<std::string, ParamValue> backend_params;
+  int64_t realm_memory_mb = 4;
+  AttestationMode mode = AttestationMode::kOff;
+  std::vector<std::string> trust_deployed;
+};
+
+StatusOr<TeeSettings> ReadTeeSettings(const ExperimentConfig& config) {
+  TeeSettings t;
+  if (config.Has("tee")) {
+    t.present = true;
+    const SectionConfig& s = config.section("tee");
+    t.backend = s.component;
+    t.backend_params.insert(s.params.values().begin(), s.params.values().end());
+    t.realm_memory_mb = s.keys.Int("realm_memory_mb");
+  }
+  if (config.Has("attestation")) {
+    t.present = true;
+    const SectionConfig& s = config.section("attestation");
+    CONFML_ASSIGN_OR_RETURN(t.mode, ParseAttestationMode(s.keys.String("mode")));
+    t.trust_deployed = s.keys.StringList("trust_deployed");
+    for (const std::string& role : t.trust_deployed) {
+      if (role != "runtime" && role != "device") {
+        return InvalidArgumentError("attestation.trust_deployed: unknown role '" + role +
+                                    "' (runtime or device)");
+      }
+    }
+  }
+  return t;
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+Status WriteOutcome(const std::string& run_dir, const RunResult& result,
+                    std::vector<AttackArray> arrays, std::map<std::string, std::string> text) {
+  if (run_dir.empty()) return OkStatus();
+  RunExtras x;
+  x.metrics = result.outcome;
+  x.admissions = result.admissions;
+  x.arrays = std::move(arrays);
+  x.events = result.events;
+  x.text = std::move(text);
+  const TeeCost& c = result.tee_cost;
+  x.metrics["tee.modeled_seconds"] = c.total_seconds();
+  x.metrics["tee.realm_entries"] = static_cast<double>(c.realm_entries);
+  x.metrics["tee.bytes_crypted"] = static_cast<double>(c.bytes_crypted);
+  x.metrics["tee.tokens"] = static_cast<double>(c.tokens);
+  return WriteRunExtras(run_dir + "/outcome.h5", x);
+}
+
 RoundRecord ToRoundRecord(const RoundMetrics& m) {
   return RoundRecord{m.round,         m.mean_train_loss,  m.test_loss,
                      m.test_accuracy, m.clients_admitted, m.clients_refused,
@@ -247,6 +306,25 @@ StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOption
   if (!opt.ok()) return Named(opt.status(), "optimizer", opt_section.component);
   o.optimizer = *opt;
 
+  CONFML_ASSIGN_OR_RETURN(TeeSettings tee, ReadTeeSettings(config));
+  spec.use_deployment = tee.present;
+  spec.tee_backend = tee.backend;
+  spec.tee_params = tee.backend_params;
+  spec.realm_memory_mb = tee.realm_memory_mb;
+  spec.attestation = tee.mode;
+  spec.trust_deployed = tee.trust_deployed;
+  if (config.Has("attack")) {
+    const SectionConfig& a = config.section("attack");
+    spec.attack = a.component;
+    spec.attack_params.insert(a.params.values().begin(), a.params.values().end());
+    spec.malicious_fraction = a.keys.Double("malicious_fraction");
+    if (!options.resume_dir.empty()) {
+      return FailedPreconditionError(
+          "resume: runs with an attack section do not resume (the attack's state is not "
+          "checkpointed); start the run again");
+    }
+  }
+
   StatusOr<Partition> check = MakeFederatedPartition(spec, data.train, root.Child("partition"));
   if (!check.ok()) return Named(check.status(), "partition", spec.partition);
   ModelContext context{data.train.sample_shape, data.train.num_classes};
@@ -287,6 +365,89 @@ StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOption
   result.train_samples = out->train_samples;
   result.test_samples = out->test_samples;
   result.model_parameters = out->model_parameters;
+  if (spec.use_deployment || out->attack) {
+    result.admissions = out->admissions;
+    result.tee_cost = out->tee_cost;
+    int64_t refused = 0;
+    for (const AdmissionRecord& a : result.admissions) refused += a.admitted ? 0 : 1;
+    result.events.push_back(std::to_string(result.admissions.size()) +
+                            " attestation decisions, " + std::to_string(refused) + " refusals");
+    std::vector<AttackArray> arrays;
+    std::map<std::string, std::string> text;
+    if (out->attack) {
+      const AttackReport& r = *out->attack;
+      for (const auto& [k, v] : r.metrics) result.outcome["attack." + k] = v;
+      auto it = r.metrics.find(r.success_metric);
+      result.outcome["attack.success"] = it == r.metrics.end() ? NAN : it->second;
+      result.outcome["attack.blind_guess"] = r.blind_guess;
+      result.outcome["attack.received_input"] = r.received_input ? 1 : 0;
+      result.outcome["attack.malicious_clients"] = static_cast<double>(out->malicious_clients.size());
+      result.events.push_back("attack " + r.attack + ": " + r.success_metric + " " +
+                              std::to_string(result.outcome["attack.success"]) +
+                              " (blind guess " + std::to_string(r.blind_guess) + ")" +
+                              (r.note.empty() ? "" : "; " + r.note));
+      arrays = r.arrays;
+      text["attack"] = r.attack;
+      text["success_metric"] = r.success_metric;
+    }
+    result.outcome["final_test_accuracy"] = result.final_test_accuracy;
+    CONFML_RETURN_IF_ERROR(WriteOutcome(result.run_dir, result, std::move(arrays), std::move(text)));
+  }
+  return result;
+}
+
+StatusOr<RunResult> RunFlowKind(const ExperimentConfig& config, const RunOptions& options) {
+  const auto start = std::chrono::system_clock::now();
+  CONFML_ASSIGN_OR_RETURN(TeeSettings tee, ReadTeeSettings(config));
+  const SectionConfig& f = config.section("flow");
+  FlowOptions o;
+  o.scenario = f.keys.String("scenario");
+  o.backend = tee.backend;
+  o.backend_params = tee.backend_params;
+  o.realm_memory_mb = tee.realm_memory_mb;
+  o.attestation = tee.mode;
+  o.trust_deployed_runtime = Contains(tee.trust_deployed, "runtime");
+  o.runtime_code = f.keys.String("runtime_code");
+  o.host_attack = f.keys.String("host_attack");
+  o.pretrain_words = f.keys.StringList("pretrain_words");
+  o.user_words = f.keys.StringList("user_words");
+  o.other_device_words = f.keys.StringList("other_device_words");
+  for (const auto* words : {&o.pretrain_words, &o.user_words, &o.other_device_words}) {
+    for (const std::string& w : *words) {
+      if (w.size() != 5) {
+        return InvalidArgumentError("flow: word '" + w + "' must have exactly 5 letters");
+      }
+    }
+  }
+  o.pretrain_epochs = f.keys.Int("pretrain_epochs");
+  o.train_epochs = f.keys.Int("train_epochs");
+  o.lr = f.keys.Double("lr");
+  o.fl_rounds = f.keys.Int("fl_rounds");
+  o.fl_local_epochs = f.keys.Int("fl_local_epochs");
+  o.inference_inputs = f.keys.Int("inference_inputs");
+  o.classifier_train_samples = f.keys.Int("classifier_train_samples");
+  o.classifier_epochs = f.keys.Int("classifier_epochs");
+  o.seed = Seed(config.seed());
+  torch::set_num_threads(static_cast<int>(config.Int("experiment", "threads")));
+
+  // A flow is short: run it first, then write the folder, so a failed flow
+  // leaves nothing behind.
+  CONFML_ASSIGN_OR_RETURN(FlowResult flow, RunFlow(o));
+  RunResult result;
+  result.outcome = flow.metrics;
+  result.admissions = flow.admissions;
+  result.events = flow.events;
+  result.events.insert(result.events.end(), flow.predictions.begin(), flow.predictions.end());
+  result.tee_cost = flow.cost;
+  if (options.write_run_dir) {
+    CONFML_ASSIGN_OR_RETURN(result.run_dir,
+                            internal::CreateRunDir(config.String("experiment", "output_dir"),
+                                                   config.name(), config.seed(), start));
+    CONFML_RETURN_IF_ERROR(WriteConfigAndProvenance(result.run_dir, config, options, start));
+    CONFML_RETURN_IF_ERROR(WriteOutcome(
+        result.run_dir, result, {},
+        {{"scenario", flow.scenario}, {"policy", flow.policy_summary}}));
+  }
   return result;
 }
 
@@ -302,6 +463,18 @@ StatusOr<RunResult> RunExperiment(const ExperimentConfig& config, const RunOptio
       return RunCentralized(config, options);
     }
     if (config.kind() == "federated") return RunFederated(config, options);
+    if (config.kind() == "flow") {
+      if (!options.resume_dir.empty()) {
+        return InvalidArgumentError("resume: only federated runs resume (experiment.kind 'flow')");
+      }
+      return RunFlowKind(config, options);
+    }
+    if (config.kind() == "matrix") {
+      if (!options.resume_dir.empty()) {
+        return InvalidArgumentError("resume: only federated runs resume (experiment.kind 'matrix')");
+      }
+      return internal::RunMatrixKind(config, options);
+    }
     return UnimplementedError("experiment.kind '" + config.kind() + "' is not implemented");
   } catch (const std::exception& e) {
     // LibTorch appends a multi-line backtrace; the first line says what failed.

@@ -57,6 +57,15 @@ class RunResult:
     config: str
     provenance: dict = field(default_factory=dict)
     complete: bool = True
+    # Federated runs: per-round NumPy columns and the final model's hash.
+    rounds: dict = field(default_factory=dict)
+    final_state_hash: str = ""
+    # Flows, and runs with realms or an attack: named outcomes (e.g.
+    # "attack.success", "inputs_leaked"), attestation decisions, events.
+    outcome: dict = field(default_factory=dict)
+    admissions: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+    tee_modeled_seconds: float = 0.0
 
 
 def _override_list(overrides: Overrides) -> list[str]:
@@ -99,7 +108,9 @@ def run(config: ConfigLike, overrides: Overrides = None, *, progress: str = "non
         prov = _read_json(os.path.join(r["run_dir"], "provenance.json"))
     return RunResult(run_dir=r["run_dir"], metrics=r["metrics"],
                      final_test_accuracy=r["final_test_accuracy"], config=r["config"],
-                     provenance=prov)
+                     provenance=prov, rounds=r["rounds"], final_state_hash=r["final_state_hash"],
+                     outcome=r["outcome"], admissions=r["admissions"], events=r["events"],
+                     tee_modeled_seconds=r["tee_modeled_seconds"])
 
 
 def _read_json(path: str) -> dict:
@@ -127,3 +138,27 @@ def plot(run_dir: Union[str, os.PathLike], out_dir: Union[str, os.PathLike, None
     from . import plotting  # matplotlib is imported only when plotting
 
     return plotting.plot_run(os.fspath(run_dir), None if out_dir is None else os.fspath(out_dir))
+
+# The TEE layer (bind_tee.cc) and aggregators defined in Python (bind_aggregator.cc);
+# see docs/python.md.
+from ._confml import (  # noqa: E402,F401  (re-exported)
+    Aggregator,
+    EcKey,
+    NonceRegistry,
+    Policy,
+    Realm,
+    TeeBackend,
+    Verdict,
+    aggregate_fedavg,
+    aggregator_names,
+    create_aggregator,
+    decode_token,
+    reference_rim,
+    register_aggregator,
+    tee_backend,
+    tee_backend_names,
+    verify_token,
+)
+
+# Attacks defined in Python (bind_attack.cc); see docs/python.md.
+from ._confml import Attack, attack_names, register_attack  # noqa: E402,F401  (re-exported)

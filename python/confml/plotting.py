@@ -10,7 +10,185 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _normalised_rows(success, blind, higher):
+    """Each row scaled to [0, 1] between its blind guess (0) and its best
+    value over the columns (1), so rows with different metrics compare.
+    Rows without a blind guess (poisoning) use their worst value as 0."""
+    import numpy as np
+
+    out = np.full(success.shape, np.nan)
+    for i in range(success.shape[0]):
+        row = success[i]
+        finite = row[np.isfinite(row)]
+        if finite.size == 0:
+            continue
+        sign = 1.0 if higher[i] else -1.0
+        b = blind[i][np.isfinite(blind[i])]
+        low = sign * b[0] if b.size else np.min(sign * finite)
+        best = np.max(sign * finite)
+        span = best - low
+        out[i] = (sign * row - low) / span if span > 0 else 0.0
+    return np.clip(out, 0.0, 1.0)
+
+
+def plot_matrix(run_dir: str, out_dir: str | None = None) -> list[str]:
+    """Heat map of matrix.h5 (experiment kind matrix): attacks down, protections
+    across, colour = success normalised per row, text = the raw number."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(os.path.join(run_dir, "matrix.h5"), "r") as f:
+        rows = [x.decode() if isinstance(x, bytes) else x for x in f["rows"][()]]
+        cols = [x.decode() if isinstance(x, bytes) else x for x in f["columns"][()]]
+        metric = [x.decode() if isinstance(x, bytes) else x for x in f["success_metric"][()]]
+        success = np.asarray(f["success"][()], dtype=float)
+        blind = np.asarray(f["blind_guess"][()], dtype=float)
+        utility = np.asarray(f["utility"][()], dtype=float)
+        higher = np.asarray(f["higher_is_better"][()], dtype=float)[:, 0] > 0.5
+    norm = _normalised_rows(success, blind, higher)
+    out_dir = out_dir or run_dir
+    os.makedirs(out_dir, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(2.0 + 1.9 * len(cols), 1.0 + 0.62 * len(rows)))
+    ax.imshow(np.nan_to_num(norm, nan=0.0), cmap="Reds", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(cols)))
+    ax.set_xticklabels(cols, rotation=20, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(
+        [f"{r} ({metric[i * len(cols)]})" for i, r in enumerate(rows)], fontsize=8
+    )
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            v, u = success[i, j], utility[i, j]
+            text = ("n/a" if not np.isfinite(v) else f"{v:.3g}") + (
+                f"\n({u:.2f})" if np.isfinite(u) else ""
+            )
+            dark = np.isfinite(norm[i, j]) and norm[i, j] > 0.6
+            ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")
+    ax.set_title("attack success (utility); colour: 0 = blind guess, 1 = row's best", fontsize=9)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "matrix.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [path]
+
+
+def _image_psnr(a, b) -> float:
+    """PSNR in dB of two images in [0, 1] (peak 1), as the inversion attacks score them."""
+    import numpy as np
+
+    mse = float(np.mean((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2))
+    return float("inf") if mse == 0.0 else 10.0 * np.log10(1.0 / mse)
+
+
+def has_reconstructions(run_dir: str) -> bool:
+    """True when the run's outcome.h5 holds /arrays/reconstruction and /arrays/original."""
+    path = os.path.join(run_dir, "outcome.h5")
+    if not os.path.exists(path):
+        return False
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return "arrays" in f and "reconstruction" in f["arrays"] and "original" in f["arrays"]
+
+
+def reconstruction_grid(originals, reconstructions, titles=("original", "reconstructed"),
+                        labels=None, max_images: int = 8):
+    """A figure with each original (top row) above its reconstruction (bottom
+    row) and the PSNR under each pair. Arrays are {n, C, H, W} in [0, 1]."""
+    import numpy as np
+
+    originals = np.asarray(originals, dtype=np.float64)
+    reconstructions = np.asarray(reconstructions, dtype=np.float64)
+    n = min(len(originals), len(reconstructions), max_images)
+    if n == 0:
+        raise ValueError("no images to plot")
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n + 0.6, 3.6), squeeze=False)
+    for i in range(n):
+        for row, img in enumerate((originals[i], reconstructions[i])):
+            ax = axes[row][i]
+            img = np.clip(img, 0.0, 1.0)
+            if img.ndim == 3 and img.shape[0] in (1, 3):
+                img = img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_ylabel(titles[row])
+        psnr = _image_psnr(originals[i], reconstructions[i])
+        text = f"PSNR {psnr:.1f} dB"
+        if labels is not None:
+            text += f"\nlabel {int(labels[0][i])} -> {int(labels[1][i])}"
+        axes[1][i].set_xlabel(text, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reconstructions(run_dir: str, out_dir: str | None = None) -> list[str]:
+    """reconstructions.png from outcome.h5: originals beside the attack's
+    reconstructions, PSNR under each."""
+    import h5py
+
+    with h5py.File(os.path.join(run_dir, "outcome.h5"), "r") as f:
+        a = f["arrays"]
+        orig, rec = a["original"][()], a["reconstruction"][()]
+        labels = None
+        if "original_labels" in a and "reconstruction_labels" in a:
+            labels = (a["original_labels"][()], a["reconstruction_labels"][()])
+        attack = f.attrs.get("attack", "attack")
+        if isinstance(attack, bytes):
+            attack = attack.decode()
+    fig = reconstruction_grid(orig, rec, labels=labels)
+    fig.suptitle(f"{attack}: original (top) and reconstruction (bottom)", fontsize=9)
+    fig.tight_layout()
+    out_dir = out_dir or run_dir
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "reconstructions.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [path]
+
+
+def plot_rounds(run_dir: str, out_dir: str | None = None) -> list[str]:
+    """rounds.png from fl_rounds.h5 (federated runs): test accuracy and mean
+    train loss per round."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(os.path.join(run_dir, "fl_rounds.h5"), "r") as f:
+        cols = {k: np.asarray(f[k][()]) for k in f.keys()}
+    rounds = cols["round"]
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.5))
+    acc = cols["test_accuracy"].astype(float)
+    ok = np.isfinite(acc)
+    ax_acc.plot(rounds[ok], acc[ok], marker="o")
+    ax_acc.set_xlabel("round")
+    ax_acc.set_ylabel("test accuracy")
+    ax_acc.grid(alpha=0.3)
+    ax_loss.plot(rounds, cols["mean_train_loss"], marker="o")
+    ax_loss.set_xlabel("round")
+    ax_loss.set_ylabel("mean train loss")
+    ax_loss.grid(alpha=0.3)
+    fig.suptitle(os.path.basename(os.path.normpath(run_dir)))
+    fig.tight_layout()
+    out_dir = out_dir or run_dir
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "rounds.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
+
+
 def plot_run(run_dir: str, out_dir: str | None = None) -> list[str]:
+    if os.path.exists(os.path.join(run_dir, "matrix.h5")):
+        return plot_matrix(run_dir, out_dir)
+    extra = plot_reconstructions(run_dir, out_dir) if has_reconstructions(run_dir) else []
+    if not os.path.exists(os.path.join(run_dir, "results.h5")):
+        # Federated runs keep their per-round metrics in fl_rounds.h5.
+        if os.path.exists(os.path.join(run_dir, "fl_rounds.h5")):
+            return plot_rounds(run_dir, out_dir) + extra
+        if extra:
+            return extra
     from . import load
 
     r = load(run_dir)
@@ -36,7 +214,7 @@ def plot_run(run_dir: str, out_dir: str | None = None) -> list[str]:
     path = os.path.join(out_dir, "curves.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return [path]
+    return [path] + extra
 
 
 if __name__ == "__main__":

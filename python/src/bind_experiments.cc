@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.h"
+#include "py_util.h"
 #include "confml/experiments/config.h"
 #include "confml/experiments/results.h"
 #include "confml/experiments/runner.h"
@@ -17,10 +18,6 @@ namespace {
 using experiments::EpochRecord;
 using experiments::ExperimentConfig;
 
-py::object ParamValueToPython(const ParamValue& v) {
-  return std::visit([](const auto& x) -> py::object { return py::cast(x); }, v);
-}
-
 py::dict SpecToDict(const ComponentSpec& spec) {
   py::dict d;
   d["kind"] = spec.kind;
@@ -31,7 +28,7 @@ py::dict SpecToDict(const ComponentSpec& spec) {
     py::dict pd;
     pd["name"] = p.name;
     pd["type"] = std::string(ParamTypeName(p.type));
-    pd["default"] = p.required ? py::none() : ParamValueToPython(p.default_value);
+    pd["default"] = p.required ? py::none() : ParamToPython(p.default_value);
     pd["required"] = p.required;
     pd["constraint"] = p.ConstraintText();
     pd["doc"] = p.doc;
@@ -104,6 +101,46 @@ py::dict Run(const std::string& text_or_path, bool is_text, const std::vector<st
   d["test_samples"] = r.test_samples;
   d["model_parameters"] = r.model_parameters;
   d["config"] = config.ToYaml();
+  // Federated rounds, as NumPy columns.
+  const size_t n = r.rounds.size();
+  py::array_t<int64_t> round(n), admitted(n), refused(n);
+  py::array_t<double> train_loss(n), test_loss(n), test_acc(n), seconds(n);
+  for (size_t i = 0; i < n; ++i) {
+    round.mutable_at(i) = r.rounds[i].round;
+    admitted.mutable_at(i) = r.rounds[i].clients_admitted;
+    refused.mutable_at(i) = r.rounds[i].clients_refused;
+    train_loss.mutable_at(i) = r.rounds[i].mean_train_loss;
+    test_loss.mutable_at(i) = r.rounds[i].test_loss;
+    test_acc.mutable_at(i) = r.rounds[i].test_accuracy;
+    seconds.mutable_at(i) = r.rounds[i].seconds;
+  }
+  py::dict rounds;
+  rounds["round"] = round;
+  rounds["mean_train_loss"] = train_loss;
+  rounds["test_loss"] = test_loss;
+  rounds["test_accuracy"] = test_acc;
+  rounds["clients_admitted"] = admitted;
+  rounds["clients_refused"] = refused;
+  rounds["seconds"] = seconds;
+  d["rounds"] = rounds;
+  d["final_state_hash"] = r.final_state_hash;
+  py::dict outcome;
+  for (const auto& [k, v] : r.outcome) outcome[py::str(k)] = v;
+  d["outcome"] = outcome;
+  py::list admissions;
+  for (const experiments::AdmissionRecord& a : r.admissions) {
+    py::dict ad;
+    ad["relying"] = a.relying;
+    ad["attester"] = a.attester;
+    ad["expected_role"] = a.expected_role;
+    ad["admitted"] = a.admitted;
+    ad["failed_checks"] = a.failed_checks;
+    ad["detail"] = a.detail;
+    admissions.append(ad);
+  }
+  d["admissions"] = admissions;
+  d["events"] = r.events;
+  d["tee_modeled_seconds"] = r.tee_cost.total_seconds();
   return d;
 }
 

@@ -3,11 +3,19 @@
 namespace confml::tee_sim {
 namespace {
 
-// Numbers and their sources: docs/tee_sim.md, "Cost model" (table and
-// references [1]-[4]). Keep the two in step when a number changes.
+// The one table of modeled costs. Numbers and their sources: docs/tee_sim.md,
+// "Cost model" (table, references [1]-[6], and the searches that found no
+// figure). Keep the two in step when a number changes.
 //
 // hardware-estimate:
-//   entry_exit  5 us      ASSUMPTION: no published RME realm entry/exit figure found.
+//   entry_exit  5 us      ASSUMPTION. No published RMI_REC_ENTER round trip on RME
+//                         hardware or a cycle-accurate model was found. Reasoning:
+//                         an exit goes realm -> RMM (R-EL2) -> EL3 monitor -> host
+//                         and back, each world switch saving/restoring at least the
+//                         31 GPRs, 32 SIMD registers and 2 stack pointers Arm lists
+//                         as the lower bound of a VM/hypervisor switch [5], plus the
+//                         EL3 context management of the per-world system registers;
+//                         a few thousand cycles at 2-3 GHz.
 //   copy        9.57e-11  [1] Graviton2 (Neoverse N1) single-core DRAM bandwidth
 //                         20.9 GB/s; a copy moves each byte twice (read + write),
 //                         so 2 / 20.9e9 s per byte.
@@ -18,13 +26,15 @@ namespace {
 //                         signs/s: 1 / 539 s; one realm-token signature per token
 //                         (the platform token is cached), CBOR cost neglected.
 // fvp: every number is an ASSUMPTION. The FVP does not model instruction timing
-//   [4], and no published wall-clock figure for these operations on an FVP was
-//   found; the values keep the earlier "hardware x ~1000" guess.
+//   [4]; the only published FVP observation found is relative (realm code ~10x
+//   slower than the same code in the normal world on an FVP [6]), not a cost
+//   per operation. The values keep the earlier "hardware x ~1000" guess.
 std::vector<CostProfile> Profiles() {
   return {
+      // {name, entry+exit s, copy s/byte, crypto s/byte, token s, source, assumed}
       {"fvp", 4.0e-3, 2.0e-8, 5.0e-8, 0.25,
-       "Arm FVP (functional model, not cycle accurate): every number is an assumption, "
-       "see docs/tee_sim.md",
+       "Arm FVP (functional model, not cycle accurate): every number is an assumption "
+       "(no per-operation FVP figure is published), see docs/tee_sim.md",
        true},
       {"hardware-estimate", 5.0e-6, 9.57e-11, 5.0e-10, 1.86e-3,
        "RME hardware estimate: copy, AES-256-GCM and P-384 signing from published Arm "

@@ -696,4 +696,8 @@ uint64_t Rmm::platform_tokens_issued() const {
 std::vector<uint8_t> Rmm::cpak_public_point() const { return s_->cpak->PublicPoint(); }
 std::string Rmm::cpak_public_pem() const { return s_->cpak->PublicKeyPem(); }
 
+std::vector<SwComponent> Rmm::endorsed_sw_components() const {
+  return s_->platform_claims.sw_components;
+}
+
 }  // namespace confml::tee_sim

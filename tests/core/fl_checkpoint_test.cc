@@ -88,7 +88,7 @@ TEST(FlCheckpointTest, ForeignFileAndOtherVersion) {
   EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
   EXPECT_NE(r.status().message().find("checkpoint 'x'"), std::string::npos);
   std::vector<uint8_t> newer = bytes;
-  newer[8] = 2;  // Version, little-endian.
+  newer[8] = static_cast<uint8_t>(kFlCheckpointVersion + 1);  // Version, little-endian.
   EXPECT_EQ(DecodeFlCheckpoint(newer).status().code(), StatusCode::kFailedPrecondition);
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "confml/core/attack.h"
 #include "confml/experiments/results.h"
 #include "test_util.h"
 
@@ -104,7 +105,7 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
        "",
        "",
        "<override>: model.name: unknown model 'mlpp' (did you mean 'mlp'?); known: char_rnn, "
-       "lenet5, "
+       "lenet5, lenet_dlg, "
        "mlp, resnet_small, small_cnn"},
       {{"modle.hidden=[1]"}, "", "", "<override>: modle: unknown section (did you mean 'model'?)"},
   };
@@ -166,6 +167,18 @@ TEST(ConfigTest, ReferenceListsEveryKey) {
       }
     }
   }
+}
+
+// docs/config-reference.md is generated from the declarations; this keeps it
+// from drifting (regenerate: confml config-reference --output=docs/config-reference.md).
+TEST(ConfigTest, CommittedReferenceIsUpToDate) {
+  if (AttackRegistry().Find("test_observer") != nullptr) {
+    GTEST_SKIP() << "a test-only attack is registered in this process";
+  }
+  EXPECT_EQ(testing::ReadAll(testing::SourceDir() + "/docs/config-reference.md"),
+            ConfigReferenceMarkdown())
+      << "docs/config-reference.md is stale: regenerate it with "
+         "`confml config-reference --output=docs/config-reference.md`";
 }
 
 TEST(ResultsFileTest, RoundTrip) {

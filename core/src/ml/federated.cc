@@ -424,18 +424,39 @@ Status FederatedEngine::RunRound(int64_t round, RoundMetrics* m) {
   std::vector<int64_t> sampled = round_seed.Child("sample").MakeRng().SampleWithoutReplacement(
       num_clients(), options_.clients_per_round);
   std::sort(sampled.begin(), sampled.end());
-  const int64_t k = static_cast<int64_t>(sampled.size());
   const int64_t state_bytes = static_cast<int64_t>(global_.size() * sizeof(float));
   m->round = round;
-  m->clients_sampled = k;
-  m->bytes_down = k * state_bytes;
+  m->clients_sampled = static_cast<int64_t>(sampled.size());
 
-  std::vector<ClientContext> ctx(static_cast<size_t>(k));
+  // Both ends attest before anything is sent: a device that does not trust
+  // the runtime, or that the runtime does not admit, takes no part in the
+  // round (it neither receives the global model nor sends an update).
+  std::vector<ClientContext> ctx;
+  ctx.reserve(sampled.size());
+  for (int64_t id : sampled) {
+    ClientContext c{round, id, static_cast<int64_t>(ctx.size())};
+    Admission trust;
+    for (auto& h : hooks_) {
+      if (!trust.admitted) break;
+      trust = h->AdmitRuntime(c);
+    }
+    for (auto& h : hooks_) {
+      if (!trust.admitted) break;
+      trust = h->AdmitClient(c);
+    }
+    if (trust.admitted) {
+      ctx.push_back(c);
+    } else {
+      ++m->clients_refused;
+    }
+  }
+  const int64_t k = static_cast<int64_t>(ctx.size());
+  m->bytes_down = k * state_bytes;
   for (int64_t s = 0; s < k; ++s) {
-    ctx[static_cast<size_t>(s)] = ClientContext{round, sampled[static_cast<size_t>(s)], s};
     for (auto& h : hooks_) {
       h->OnHostEvent(HostEvent{HostEvent::Kind::kGlobalToClient, round,
-                               ctx[static_cast<size_t>(s)].client_id, state_bytes, &global_});
+                               ctx[static_cast<size_t>(s)].client_id, state_bytes,
+                               options_.transport_encrypted ? nullptr : &global_});
       h->OnGlobalModel(ctx[static_cast<size_t>(s)], global_);
     }
   }
@@ -446,8 +467,8 @@ Status FederatedEngine::RunRound(int64_t round, RoundMetrics* m) {
   std::vector<int64_t> schedule(static_cast<size_t>(k));
   for (int64_t s = 0; s < k; ++s) schedule[static_cast<size_t>(s)] = s;
   std::stable_sort(schedule.begin(), schedule.end(), [&](int64_t a, int64_t b) {
-    return setup_.partition[static_cast<size_t>(sampled[static_cast<size_t>(a)])].size() >
-           setup_.partition[static_cast<size_t>(sampled[static_cast<size_t>(b)])].size();
+    return setup_.partition[static_cast<size_t>(ctx[static_cast<size_t>(a)].client_id)].size() >
+           setup_.partition[static_cast<size_t>(ctx[static_cast<size_t>(b)].client_id)].size();
   });
   std::vector<SlotResult> results(static_cast<size_t>(k));
   Status trained = ParallelFor(k, [&](Worker& w, int64_t item) -> Status {
@@ -477,48 +498,55 @@ Status FederatedEngine::RunRound(int64_t round, RoundMetrics* m) {
   });
   if (!trained.ok()) return trained.WithContext("round " + std::to_string(round));
 
-  std::vector<ClientUpdate> admitted;
-  admitted.reserve(static_cast<size_t>(k));
+  std::vector<ClientUpdate> updates(static_cast<size_t>(k));
   double loss_sum = 0.0;
   int64_t seen = 0;
   for (int64_t s = 0; s < k; ++s) {
     SlotResult& r = results[static_cast<size_t>(s)];
-    const ClientContext& c = ctx[static_cast<size_t>(s)];
     loss_sum += r.loss_sum;
     seen += r.samples_seen;
     m->train_seconds += r.train_seconds;
-    for (auto& h : hooks_) h->OnClientUpdate(c, global_, &r.update);
-    if (r.update.values.size() != global_.size()) {
+    for (auto& h : hooks_) h->OnClientUpdate(ctx[static_cast<size_t>(s)], global_, &r.update);
+    updates[static_cast<size_t>(s)] = std::move(r.update);
+  }
+  results.clear();
+  for (auto& h : hooks_) h->OnRoundUpdates(ctx, global_, &updates);
+
+  std::vector<ClientUpdate> admitted;
+  admitted.reserve(static_cast<size_t>(k));
+  for (int64_t s = 0; s < k; ++s) {
+    ClientUpdate& u = updates[static_cast<size_t>(s)];
+    const ClientContext& c = ctx[static_cast<size_t>(s)];
+    u.client_id = c.client_id;  // A hook may not impersonate another client.
+    if (u.values.size() != global_.size()) {
       return InvalidArgumentError("round " + std::to_string(round) + ": the update of client " +
                                   std::to_string(c.client_id) + " has " +
-                                  std::to_string(r.update.values.size()) + " values, expected " +
+                                  std::to_string(u.values.size()) + " values, expected " +
                                   std::to_string(global_.size()));
-    }
-    Admission admission;
-    for (auto& h : hooks_) {
-      if (!admission.admitted) break;
-      admission = h->AdmitClient(c);
-    }
-    if (!admission.admitted) {
-      ++m->clients_refused;
-      continue;
     }
     for (auto& h : hooks_) {
       h->OnHostEvent(HostEvent{HostEvent::Kind::kUpdateToRuntime, round, c.client_id, state_bytes,
-                               &r.update.values});
+                               options_.transport_encrypted ? nullptr : &u.values});
     }
-    admitted.push_back(std::move(r.update));
+    admitted.push_back(std::move(u));
   }
-  results.clear();  // Deltas now live in `admitted` only.
+  updates.clear();  // Deltas now live in `admitted` only.
   m->clients_admitted = static_cast<int64_t>(admitted.size());
   m->bytes_up = m->clients_admitted * state_bytes;
   m->mean_train_loss = seen > 0 ? loss_sum / static_cast<double>(seen) : kNaN;
 
   for (auto& h : hooks_) h->OnUpdatesReceived(round, global_, admitted);
+  last_report_ = AggregationReport{};
   if (!admitted.empty()) {
-    std::vector<float> delta;
+    std::vector<float> delta, server_update;
     AggregationContext actx{round, &global_, round_seed.Child("aggregate")};
+    actx.report = &last_report_;
+    if (setup_.aggregator->wants_server_update()) {
+      CONFML_RETURN_IF_ERROR(TrainServerUpdate(round_seed.Child("server"), &server_update));
+      actx.server_update = &server_update;
+    }
     CONFML_RETURN_IF_ERROR(setup_.aggregator->Aggregate(admitted, actx, &delta));
+    m->updates_rejected = static_cast<int64_t>(last_report_.rejected.size());
     if (delta.size() != global_.size()) {
       return InternalError("aggregator '" + setup_.aggregator->name() + "' returned " +
                            std::to_string(delta.size()) + " values for a state of " +
@@ -535,6 +563,29 @@ Status FederatedEngine::RunRound(int64_t round, RoundMetrics* m) {
     CONFML_RETURN_IF_ERROR(EvaluateGlobal(&m->test_loss, &m->test_accuracy));
   }
   m->seconds = SecondsSince(t0);
+  return OkStatus();
+}
+
+Status FederatedEngine::TrainServerUpdate(Seed seed, std::vector<float>* update) {
+  if (setup_.root_indices.empty()) {
+    return FailedPreconditionError("aggregator '" + setup_.aggregator->name() +
+                                   "' needs a root dataset at the runtime, but none was set");
+  }
+  Worker& w = *workers_.front();
+  w.loaded_version = -1;
+  CONFML_RETURN_IF_ERROR(LoadFlatState(*w.model, global_));
+  SlotResult r;
+  const ClientContext server{round_ + 1, -1, -1};
+  Status s = OkStatus();
+  try {
+    s = TrainLocal(*w.model, ClientData{setup_.train, &setup_.root_indices}, options_, seed, server,
+                   &r);
+  } catch (const std::exception& e) {
+    return InternalError(std::string("training the runtime's root-dataset update: ") + e.what());
+  }
+  CONFML_RETURN_IF_ERROR(s);
+  *update = FlatState(*w.model);
+  for (size_t i = 0; i < global_.size(); ++i) (*update)[i] -= global_[i];
   return OkStatus();
 }
 

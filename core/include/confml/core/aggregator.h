@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "confml/core/params.h"
@@ -56,11 +57,25 @@ Status ValidateUpdates(const std::vector<ClientUpdate>& updates, size_t* dim);
 Status AggregateFedAvg(const std::vector<ClientUpdate>& updates, bool weighted,
                        std::vector<float>* out);
 
+// What an aggregator did with the round's updates, for the results: which
+// clients it used and which it rejected, and why (e.g. "non-finite value at
+// index 17", "not among the 3 Krum selections").
+struct AggregationReport {
+  std::vector<int64_t> selected_clients;
+  std::vector<std::pair<int64_t, std::string>> rejected;  // client id, reason
+};
+
 // What an aggregator may know about the round beyond the updates.
 struct AggregationContext {
   int64_t round = 0;                           // 1-based.
   const std::vector<float>* global = nullptr;  // Global state before the round; may be null.
   Seed seed{0};                                // For randomised rules: derived per round.
+  // The runtime's own update, trained from `global` on its root dataset
+  // (FLTrust). Set only when the aggregator's wants_server_update() is true.
+  const std::vector<float>* server_update = nullptr;
+  // Optional out-parameter; an aggregator that selects or rejects clients
+  // fills it. May be null.
+  AggregationReport* report = nullptr;
 };
 
 // A pluggable aggregation rule. The engine calls it from one thread, once per
@@ -77,6 +92,9 @@ class Aggregator {
   // engine's config hash, so a checkpoint is not resumed under other
   // aggregation parameters.
   virtual std::string config_text() const { return name(); }
+  // True when the rule needs AggregationContext::server_update (FLTrust):
+  // the engine then trains the global model on its root dataset each round.
+  virtual bool wants_server_update() const { return false; }
   // Writes the aggregated delta to *out (resized to the update size).
   virtual Status Aggregate(const std::vector<ClientUpdate>& updates,
                            const AggregationContext& context, std::vector<float>* out) = 0;

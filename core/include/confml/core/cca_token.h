@@ -6,7 +6,9 @@
 // (RFC 9052) signed with ES384: the platform token by the CCA Platform
 // Attestation Key (CPAK), the realm token by the per-realm Realm Attestation
 // Key (RAK). The platform challenge binds the two: it is the hash of the RAK
-// claim (draft-ffm-rats-cca-token, RMM spec A7.2). See docs/attestation.md.
+// claim (draft-ffm-rats-cca-token, RMM spec A7.2). Newer RMMs wrap the same
+// two messages in a tag-907 CMW collection; both forms decode. See
+// docs/attestation.md.
 //
 //   StatusOr<CcaToken> token = DecodeCcaToken(bytes);       // strict parse only
 //   if (!token.ok()) return token.status();                 // InvalidArgument/DataLoss
@@ -40,6 +42,13 @@ namespace confml {
 inline constexpr uint64_t kCcaTokenTag = 399;
 inline constexpr int64_t kCcaPlatformTokenKey = 44234;
 inline constexpr int64_t kCcaRealmTokenKey = 44241;
+// The later form (RMM spec after 1.0, draft-ffm-rats-cca-token-02 on): a
+// tag-907 CMW collection whose values are CMW records [263, bstr], 263 being
+// the CoAP content format of application/eat+cwt. 44258 is the optional
+// (unsigned) device token, which confml does not decode. docs/attestation.md.
+inline constexpr uint64_t kCcaCmwTokenTag = 907;
+inline constexpr uint64_t kCmwEatCwtContentFormat = 263;
+inline constexpr int64_t kCcaDeviceTokenKey = 44258;
 // COSE_Sign1 tag (RFC 9052) and the only algorithm accepted: ES384.
 inline constexpr uint64_t kCoseSign1Tag = 18;
 inline constexpr int64_t kCoseAlgEs384 = -35;
@@ -144,9 +153,13 @@ struct CcaToken {
   RealmClaims realm;
   CoseSign1 platform_cose;
   CoseSign1 realm_cose;
+  uint64_t collection_tag = kCcaTokenTag;  // 399, or 907 for the CMW form
 };
 
-// Strict decode of a whole token. InvalidArgument (with the path of the
+// Strict decode of a whole token, either form: tag 399 {44234: bstr,
+// 44241: bstr} or tag 907 {44234: [263, bstr], 44241: [263, bstr]} (exactly
+// these two entries; a device token 44258 is refused as unsupported).
+// InvalidArgument (with the path of the
 // field, e.g. "realm token: claim 44239[2]: ...") for anything malformed:
 // indefinite lengths, non-minimal integer/length encodings, wrong types or
 // sizes, duplicate or unknown-typed map keys, missing mandatory claims,
@@ -177,6 +190,8 @@ StatusOr<Bytes> SignRealmToken(const RealmClaims& claims, const EcKey& rak);
 // inputs are the COSE_Sign1 encodings returned by the Sign* functions.
 // InvalidArgument if either is not a well-formed ES384 COSE_Sign1.
 StatusOr<Bytes> EncodeCcaToken(ByteSpan platform_cose_sign1, ByteSpan realm_cose_sign1);
+// The same two messages in the tag-907 CMW collection form.
+StatusOr<Bytes> EncodeCcaCmwToken(ByteSpan platform_cose_sign1, ByteSpan realm_cose_sign1);
 
 // The value the platform challenge must equal: Hash(public_key_hash_algorithm_id,
 // public_key). InvalidArgument on an unknown hash algorithm name.

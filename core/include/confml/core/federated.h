@@ -65,6 +65,9 @@ struct FederatedOptions {
   // (and after the last), and resumed from when it exists at Run().
   std::string checkpoint_path;
   int64_t checkpoint_every = 1;  // >= 1.
+  // True when every transfer goes through an attested channel: host events
+  // then carry no plaintext payload (the host sees ciphertext only).
+  bool transport_encrypted = false;
 };
 
 // The rounds-independent part of a run. `train` and `test` are borrowed and
@@ -77,6 +80,9 @@ struct FederatedSetup {
   Partition partition;       // Indices into *train, one list per client.
   AggregatorPtr aggregator;  // Null: fedavg (weighted).
   Seed seed{0};
+  // The runtime's root dataset (indices into *train), used only when the
+  // aggregator wants_server_update() (FLTrust); trained like a client.
+  std::vector<int64_t> root_indices;
 };
 
 struct FederatedResult {
@@ -112,6 +118,8 @@ class FederatedEngine {
 
   const std::vector<float>& global_state() const { return global_; }
   int64_t completed_rounds() const { return round_; }
+  // The aggregator's report of the last round (selected/rejected clients).
+  const AggregationReport& last_aggregation_report() const { return last_report_; }
   // The global model (weights as of the last completed round).
   Model& global_model();
   // Hash of what shapes the trajectory: model and parameters, partition,
@@ -120,6 +128,8 @@ class FederatedEngine {
   // which may change on resume.
   uint64_t config_hash() const { return config_hash_; }
   int64_t num_clients() const { return static_cast<int64_t>(setup_.partition.size()); }
+  // Client id -> indices into the training set.
+  const Partition& partition() const { return setup_.partition; }
 
  private:
   struct Worker;
@@ -129,6 +139,8 @@ class FederatedEngine {
   Status Restore();
   Status RunRound(int64_t round, RoundMetrics* metrics);
   Status EvaluateGlobal(double* loss, double* accuracy);
+  // The runtime trains the global model on setup_.root_indices (FLTrust).
+  Status TrainServerUpdate(Seed seed, std::vector<float>* update);
   Status SaveCheckpoint();
   // Runs job(worker index, item) for items [0, n) on the worker threads.
   Status ParallelFor(int64_t n, const std::function<Status(Worker&, int64_t)>& job);
@@ -143,6 +155,7 @@ class FederatedEngine {
   int64_t round_ = 0;
   std::vector<RoundMetrics> history_;
   std::vector<std::shared_ptr<FederatedHooks>> hooks_;
+  AggregationReport last_report_;
   std::unique_ptr<Pool> pool_;  // The worker threads serve its job board.
 };
 

@@ -28,7 +28,7 @@
 namespace confml {
 
 inline constexpr char kFlCheckpointMagic[8] = {'C', 'O', 'N', 'F', 'M', 'L', 'F', 'L'};
-inline constexpr uint32_t kFlCheckpointVersion = 1;
+inline constexpr uint32_t kFlCheckpointVersion = 2;
 
 struct FlCheckpoint {
   uint64_t config_hash = 0;  // Of everything that shapes the trajectory (FederatedEngine).

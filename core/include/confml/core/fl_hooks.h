@@ -37,7 +37,8 @@ struct RoundMetrics {
   double mean_train_loss = 0.0;  // Sample-weighted over the round's clients and local steps.
   int64_t clients_sampled = 0;
   int64_t clients_admitted = 0;  // Updates the runtime accepted.
-  int64_t clients_refused = 0;
+  int64_t clients_refused = 0;   // Refused by attestation (either direction).
+  int64_t updates_rejected = 0;  // Admitted but rejected by the aggregator (e.g. non-finite).
   int64_t bytes_down = 0;      // Global state sent to the sampled clients.
   int64_t bytes_up = 0;        // Updates sent back by the admitted clients.
   double seconds = 0.0;        // Wall time of the round, evaluation included.
@@ -48,7 +49,7 @@ struct RoundMetrics {
 struct ClientContext {
   int64_t round = 0;  // 1-based.
   int64_t client_id = 0;
-  int64_t slot = 0;  // Position among the round's sampled clients.
+  int64_t slot = 0;  // Position among the round's participating (admitted) clients.
 };
 
 // The data a device trains on: `indices` into `dataset`.
@@ -73,7 +74,9 @@ struct HostEvent {
   int64_t round = 0;
   int64_t client_id = 0;
   int64_t bytes = 0;
-  const std::vector<float>* payload = nullptr;  // Valid only during the call.
+  // The plaintext payload, valid only during the call; null when the host
+  // sees only ciphertext (an attested channel carries the message).
+  const std::vector<float>* payload = nullptr;
 };
 
 class FederatedHooks {
@@ -93,7 +96,21 @@ class FederatedHooks {
   // (model poisoning). `global` is the model it started from.
   virtual void OnClientUpdate(const ClientContext& client, const std::vector<float>& global,
                               ClientUpdate* update) {}
-  // Runtime: admit or refuse the update of `client` (attestation).
+  // Device, before a round's work: does this device trust the runtime
+  // (attestation of the runtime by the device)? A device that refuses does
+  // not train and sends nothing; the round counts it as refused.
+  virtual Admission AdmitRuntime(const ClientContext& client) { return {}; }
+  // Devices, colluding: every sampled client's update of the round, after
+  // OnClientUpdate and before anything is sent (updates[i] is clients[i]'s).
+  // Attacks that craft updates from statistics of several clients (A Little
+  // Is Enough, Fang et al., min-max) modify their malicious clients' entries
+  // here; a "partial knowledge" attack must read only those entries.
+  virtual void OnRoundUpdates(const std::vector<ClientContext>& clients,
+                              const std::vector<float>& global,
+                              std::vector<ClientUpdate>* updates) {}
+  // Runtime, before a round's work: admit or refuse `client` (attestation of
+  // the device by the runtime). A refused device gets no global model and
+  // its update is not accepted.
   virtual Admission AdmitClient(const ClientContext& client) { return {}; }
   // Runtime, before aggregation: every admitted update of the round, read-only
   // (inversion attacks reconstruct data from these).

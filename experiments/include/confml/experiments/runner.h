@@ -18,6 +18,9 @@
 //                    every round (kind federated; see docs/federated.md)
 //   fl.ckpt          the federated checkpoint: RunOptions::resume_dir set to
 //                    this folder continues the run from it (kind federated)
+//   outcome.h5       named outcomes, attestation decisions, attack arrays and
+//                    events (kind flow; federated runs with a tee,
+//                    attestation or attack section)
 // Nothing is created until the config's components are built and the dataset
 // is loaded, so an input error leaves no folder behind. Every file is written
 // to a temporary name and renamed, so a killed run leaves only complete files.
@@ -29,11 +32,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "confml/core/status.h"
+#include "confml/core/tee_backend.h"
 #include "confml/experiments/config.h"
+#include "confml/experiments/parties.h"
 #include "confml/experiments/results.h"
 
 namespace confml::experiments {
@@ -80,6 +86,13 @@ struct RunResult {
   int64_t train_samples = 0;
   int64_t test_samples = 0;
   int64_t model_parameters = 0;
+  // Kind flow, and federated runs with a tee, attestation or attack section:
+  // named outcomes (e.g. inputs_leaked, attack.psnr), every attestation
+  // decision, and what happened, for people. Also in outcome.h5.
+  std::map<std::string, double> outcome;
+  std::vector<AdmissionRecord> admissions;
+  std::vector<std::string> events;
+  TeeCost tee_cost;  // modeled overheads of every realm (zero without realms)
 };
 
 StatusOr<RunResult> RunExperiment(const ExperimentConfig& config, const RunOptions& options = {});

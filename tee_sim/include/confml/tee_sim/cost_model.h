@@ -9,7 +9,14 @@
 //
 // Profiles and the sources of their numbers are listed in docs/tee_sim.md;
 // every number that is an assumption rather than a published measurement is
-// marked so there and in `assumed`. CostMeter is thread-safe.
+// marked so there and in `assumed`:
+//   "hardware-estimate": copy, AEAD and token cost are cited Arm-server
+//     measurements; realm entry+exit (5 us) is a labelled assumption (no
+//     published RME figure exists), so `assumed` is true.
+//   "fvp": all four numbers are assumptions (the FVP is not cycle accurate
+//     and no per-operation FVP timing is published).
+//   "zero": no modeled cost.
+// CostMeter is thread-safe.
 #pragma once
 
 #include <mutex>

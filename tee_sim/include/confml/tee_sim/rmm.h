@@ -36,6 +36,7 @@
 #include <string_view>
 #include <vector>
 
+#include "confml/core/cca_token.h"
 #include "confml/core/status.h"
 #include "confml/core/tee_backend.h"
 
@@ -218,6 +219,9 @@ class Rmm {
   // anchor a verifier is given, and as PEM.
   std::vector<uint8_t> cpak_public_point() const;
   std::string cpak_public_pem() const;
+  // The platform software components this platform reports, as its vendor
+  // would publish them as endorsements (a verifier's reference values).
+  std::vector<SwComponent> endorsed_sw_components() const;
 
   struct State;  // defined in rmm.cc
 

@@ -1,0 +1,76 @@
+#include "py_util.h"
+
+#include <pybind11/stl.h>
+
+#include <variant>
+
+#include "errors.h"
+
+namespace py = pybind11;
+
+namespace confml::python {
+
+py::array_t<float> ToNumpy(const std::vector<float>& v) {
+  return py::array_t<float>(static_cast<py::ssize_t>(v.size()), v.data());
+}
+
+py::object ParamToPython(const ParamValue& v) {
+  return std::visit([](const auto& x) -> py::object { return py::cast(x); }, v);
+}
+
+Status PythonErrorStatus(const std::string& who, py::error_already_set& e) {
+  std::string msg = who + ": " + e.what();
+  if (e.matches(PyExc_ValueError) || e.matches(PyExc_TypeError)) return InvalidArgumentError(msg);
+  if (e.matches(PyExc_NotImplementedError)) return UnimplementedError(msg);
+  return Status(StatusCode::kUnknown, msg);
+}
+
+ParamSpec ParamFromPython(const std::string& name, py::handle value) {
+  std::string doc;
+  py::handle def = value;
+  if (py::isinstance<py::tuple>(value) && py::len(value) == 2 &&
+      py::isinstance<py::str>(py::reinterpret_borrow<py::tuple>(value)[1])) {
+    auto t = py::reinterpret_borrow<py::tuple>(value);
+    def = t[0];
+    doc = py::cast<std::string>(t[1]);
+  }
+  if (py::isinstance<py::bool_>(def)) return Param::Bool(name, py::cast<bool>(def), doc);
+  if (py::isinstance<py::int_>(def)) return Param::Int(name, py::cast<int64_t>(def), doc);
+  if (py::isinstance<py::float_>(def)) return Param::Double(name, py::cast<double>(def), doc);
+  if (py::isinstance<py::str>(def)) return Param::String(name, py::cast<std::string>(def), doc);
+  if (py::isinstance<py::list>(def) || py::isinstance<py::tuple>(def)) {
+    auto seq = py::reinterpret_borrow<py::sequence>(def);
+    bool all_int = true, all_num = true, all_str = true;
+    for (py::handle x : seq) {
+      const bool is_bool = py::isinstance<py::bool_>(x);
+      all_int = all_int && py::isinstance<py::int_>(x) && !is_bool;
+      all_num =
+          all_num && (py::isinstance<py::int_>(x) || py::isinstance<py::float_>(x)) && !is_bool;
+      all_str = all_str && py::isinstance<py::str>(x);
+    }
+    if (py::len(seq) > 0 && all_int)
+      return Param::IntList(name, py::cast<std::vector<int64_t>>(seq), doc);
+    if (py::len(seq) > 0 && all_num)
+      return Param::DoubleList(name, py::cast<std::vector<double>>(seq), doc);
+    if (py::len(seq) > 0 && all_str)
+      return Param::StringList(name, py::cast<std::vector<std::string>>(seq), doc);
+  }
+  ThrowStatus(
+      InvalidArgumentError("parameter '" + name +
+                           "': the default must be a bool, int, float, str or a non-empty list "
+                           "of one of these (optionally as (default, doc)), got " +
+                           std::string(py::str(py::type::of(def).attr("__name__")))));
+}
+
+bool SameSpec(const ComponentSpec& a, const ComponentSpec& b) {
+  if (a.params.size() != b.params.size()) return false;
+  for (size_t i = 0; i < a.params.size(); ++i) {
+    if (a.params[i].name != b.params[i].name || a.params[i].type != b.params[i].type ||
+        a.params[i].default_value != b.params[i].default_value) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace confml::python

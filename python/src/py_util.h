@@ -1,0 +1,29 @@
+// py_util.h: helpers the binding files share (call with the GIL held).
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+#include <vector>
+
+#include "confml/core/params.h"
+#include "confml/core/status.h"
+
+namespace confml::python {
+
+// A copy of `v` as a 1-D float32 NumPy array.
+pybind11::array_t<float> ToNumpy(const std::vector<float>& v);
+// A parameter value as the Python object of its type.
+pybind11::object ParamToPython(const ParamValue& v);
+// A Python exception raised inside a Python-defined component, as a Status:
+// ValueError/TypeError are InvalidArgument, NotImplementedError Unimplemented.
+Status PythonErrorStatus(const std::string& who, pybind11::error_already_set& e);
+// One parameter declaration from a Python value: a default (its type gives
+// the parameter's type) or a (default, doc) pair. Throws the mapped
+// InvalidArgument exception for anything else.
+ParamSpec ParamFromPython(const std::string& name, pybind11::handle value);
+// Whether two declarations have the same parameters (names, types, defaults).
+bool SameSpec(const ComponentSpec& a, const ComponentSpec& b);
+
+}  // namespace confml::python

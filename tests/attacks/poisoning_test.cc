@@ -1,0 +1,400 @@
+// Tests of confml/attacks/poisoning.h: the update-crafting kernels on hand
+// cases, and the attacks end to end through a real FederatedEngine on small
+// synthetic data.
+#include "confml/attacks/poisoning.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "confml/attacks/attacks.h"
+#include "confml/core/attack.h"
+#include "confml/core/federated.h"
+#include "confml/defenses/robust_aggregation.h"
+
+namespace confml::attacks {
+namespace {
+
+double Dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+
+Updates RandomUpdates(int64_t n, int64_t dim, double mean, double sd, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<double> center(static_cast<size_t>(dim));
+  for (double& c : center) c = mean * (rng.Uniform() - 0.3);
+  Updates u(static_cast<size_t>(n), std::vector<float>(static_cast<size_t>(dim)));
+  for (auto& v : u) {
+    for (int64_t j = 0; j < dim; ++j) v[j] = static_cast<float>(center[j] + sd * rng.Normal());
+  }
+  return u;
+}
+
+TEST(PoisoningKernelTest, LabelFlipMaps) {
+  StatusOr<std::vector<int64_t>> all = LabelFlipMap(4, -1, 0);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, (std::vector<int64_t>{3, 2, 1, 0}));
+  StatusOr<std::vector<int64_t>> one = LabelFlipMap(4, 1, 3);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(*one, (std::vector<int64_t>{0, 3, 2, 3}));
+  EXPECT_EQ(LabelFlipMap(4, 4, 0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(LabelFlipMap(4, 0, 7).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(PoisoningKernelTest, TriggerPatternAndBounds) {
+  std::vector<float> img(2 * 4 * 4, 0.5f);
+  ASSERT_TRUE(StampTrigger({2, 4, 4}, 2, 3.0f, img.data()).ok());
+  for (int ch = 0; ch < 2; ++ch) {
+    for (int y = 0; y < 4; ++y) {
+      for (int x = 0; x < 4; ++x) {
+        const float v = img[static_cast<size_t>((ch * 4 + y) * 4 + x)];
+        if (y >= 2 && x >= 2) {
+          EXPECT_EQ(v, (x + y) % 2 == 0 ? 3.0f : 0.0f) << ch << y << x;
+        } else {
+          EXPECT_EQ(v, 0.5f);
+        }
+      }
+    }
+  }
+  std::vector<float> flat(6, 0.5f);
+  ASSERT_TRUE(StampTrigger({6}, 3, 2.0f, flat.data()).ok());
+  EXPECT_EQ(flat, (std::vector<float>{0.5f, 0.5f, 0.5f, 2.0f, 0.0f, 2.0f}));
+  EXPECT_FALSE(StampTrigger({1, 4, 4}, 5, 1.0f, img.data()).ok());
+  EXPECT_FALSE(StampTrigger({6}, 7, 1.0f, flat.data()).ok());
+}
+
+TEST(PoisoningKernelTest, AlieZFollowsThePaper) {
+  // n = 50, m = 12 (Baruch et al.'s example size): s = 26 - 12 = 14,
+  // z = Phi^-1(36 / 50) = 0.5828.
+  StatusOr<double> z = AlieZ(50, 12);
+  ASSERT_TRUE(z.ok());
+  EXPECT_NEAR(*z, 0.582842, 1e-5);
+  // n = 10, m = 3: s = 3, Phi^-1(0.7) = 0.5244.
+  EXPECT_NEAR(*AlieZ(10, 3), 0.524401, 1e-5);
+  // n = 100, m = 20: s = 31, Phi^-1(0.69) = 0.4959.
+  EXPECT_NEAR(*AlieZ(100, 20), 0.495850, 1e-5);
+  EXPECT_FALSE(AlieZ(10, 0).ok());
+  EXPECT_FALSE(AlieZ(10, 10).ok());
+}
+
+TEST(PoisoningKernelTest, AlieUpdateIsMeanMinusZStd) {
+  Updates b = {{1, 10}, {2, 10}, {3, 10}};
+  StatusOr<std::vector<float>> u = AlieUpdate(b, 0.5);
+  ASSERT_TRUE(u.ok());
+  EXPECT_FLOAT_EQ((*u)[0], 1.5f);  // mean 2, sample std 1
+  EXPECT_FLOAT_EQ((*u)[1], 10.0f);
+  EXPECT_FALSE(AlieUpdate({{1, 2}, {1}}, 1.0).ok());
+  EXPECT_FALSE(AlieUpdate({}, 1.0).ok());
+}
+
+TEST(PoisoningKernelTest, KrumScoresOnALine) {
+  Updates u = {{0}, {1}, {2}, {10}};
+  // f = 0: the 2 nearest others.
+  StatusOr<std::vector<double>> s = KrumScores(u, 0);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(*s, (std::vector<double>{5, 2, 5, 145}));
+  EXPECT_EQ(*KrumSelect(u, 0), 1);
+}
+
+TEST(PoisoningKernelTest, ChangeDirectionIsSignOfMean) {
+  StatusOr<std::vector<float>> s = ChangeDirection({{1, -1, 0}, {2, -3, 0}});
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(*s, (std::vector<float>{1, -1, 0}));
+}
+
+TEST(PoisoningKernelTest, FangKrumCraftsASelectedOppositeUpdate) {
+  Updates benign = RandomUpdates(7, 50, 0.2, 0.05, 11);
+  StatusOr<FangKrumResult> r = FangKrumAttack(benign, 3, 10);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->selected);
+  EXPECT_GT(r->lambda, 0.0);
+  EXPECT_LE(r->lambda, r->lambda_upper_bound);
+  std::vector<float> s = *ChangeDirection(benign);
+  // The crafted update is exactly -lambda * s.
+  for (size_t j = 0; j < s.size(); ++j) EXPECT_FLOAT_EQ(r->update[j], static_cast<float>(-r->lambda * s[j]));
+  // Krum over 3 copies + the benign picks a copy.
+  Updates all(3, r->update);
+  all.insert(all.end(), benign.begin(), benign.end());
+  EXPECT_LT(*KrumSelect(all, 3), 3);
+  // It points against the benign direction.
+  EXPECT_LT(Dot(r->update, s), 0.0);
+  EXPECT_FALSE(FangKrumAttack(benign, 0, 10).ok());
+}
+
+TEST(PoisoningKernelTest, FangTrimmedMeanFullKnowledgeLiesOutsideBenignRange) {
+  Updates benign = RandomUpdates(8, 40, 0.2, 0.05, 12);
+  std::vector<float> global(40);
+  for (size_t j = 0; j < global.size(); ++j) global[j] = (j % 3 == 0) ? -0.5f : 0.4f;
+  Rng rng(5);
+  StatusOr<Updates> mal = FangTrimmedMeanAttack(benign, global, 3, true, 2.0, rng);
+  ASSERT_TRUE(mal.ok()) << mal.status();
+  ASSERT_EQ(mal->size(), 3u);
+  std::vector<float> s = *ChangeDirection(benign);
+  for (size_t j = 0; j < 40; ++j) {
+    double wmax = -1e9, wmin = 1e9;
+    for (const auto& b : benign) {
+      wmax = std::max(wmax, static_cast<double>(global[j] + b[j]));
+      wmin = std::min(wmin, static_cast<double>(global[j] + b[j]));
+    }
+    for (const auto& m : *mal) {
+      const double w = global[j] + m[j];
+      if (s[j] < 0) {
+        EXPECT_GE(w, wmax - 1e-6);
+        EXPECT_LE(w, (wmax > 0 ? 2 * wmax : wmax / 2) + 1e-6);
+      } else {
+        EXPECT_LE(w, wmin + 1e-6);
+        EXPECT_GE(w, (wmin > 0 ? wmin / 2 : 2 * wmin) - 1e-6);
+      }
+    }
+  }
+}
+
+TEST(PoisoningKernelTest, FangTrimmedMeanPartialKnowledgeUsesThreeToFourSigma) {
+  Updates own = {{1, -1}, {2, -2}, {3, -3}};  // mu (2, -2), sigma (1, 1), s = (+, -)
+  Rng rng(9);
+  StatusOr<Updates> mal = FangTrimmedMeanAttack(own, {}, 4, false, 2.0, rng);
+  ASSERT_TRUE(mal.ok());
+  for (const auto& m : *mal) {
+    EXPECT_GE(m[0], 2 - 4 - 1e-6);  // s = +1: [mu - 4 sigma, mu - 3 sigma]
+    EXPECT_LE(m[0], 2 - 3 + 1e-6);
+    EXPECT_GE(m[1], -2 + 3 - 1e-6);  // s = -1: [mu + 3 sigma, mu + 4 sigma]
+    EXPECT_LE(m[1], -2 + 4 + 1e-6);
+  }
+}
+
+TEST(PoisoningKernelTest, MinMaxGammaSearchIsTightOnItsConstraint) {
+  Updates benign = RandomUpdates(6, 30, 0.3, 0.1, 13);
+  for (bool min_sum : {false, true}) {
+    for (Perturbation p : {Perturbation::kUnitVec, Perturbation::kStd, Perturbation::kSign}) {
+      StatusOr<MinMaxResult> r = MinMaxAttack(benign, p, min_sum);
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_GT(r->gamma, 0.0);
+      auto sides = MinMaxConstraint(benign, r->update, min_sum);
+      ASSERT_TRUE(sides.ok());
+      EXPECT_LE(sides->first, sides->second) << "min_sum " << min_sum;
+      // A slightly larger gamma breaks the constraint: the search found the
+      // largest feasible gamma (up to its tolerance). mal(g) = mu - g p.
+      std::vector<double> mu(30, 0.0);
+      for (const auto& b : benign) {
+        for (size_t j = 0; j < 30; ++j) mu[j] += b[j] / 6.0;
+      }
+      const double factor = (r->gamma * 1.01 + 1e-3) / r->gamma;
+      std::vector<float> bigger(30);
+      for (size_t j = 0; j < 30; ++j) bigger[j] = static_cast<float>(mu[j] + factor * (r->update[j] - mu[j]));
+      auto big_sides = MinMaxConstraint(benign, bigger, min_sum);
+      ASSERT_TRUE(big_sides.ok());
+      EXPECT_GT(big_sides->first, big_sides->second) << "gamma " << r->gamma << " min_sum " << min_sum;
+    }
+  }
+}
+
+TEST(PoisoningKernelTest, RegistersEveryAttackWithItsSpec) {
+  ASSERT_TRUE(RegisterBuiltinAttacks().ok());
+  for (const char* name : {"label_flip", "targeted_injection", "backdoor", "sign_flip", "gaussian_noise",
+                           "scaling", "alie", "fang_krum", "fang_trimmed_mean", "min_max", "min_sum"}) {
+    EXPECT_NE(AttackRegistry().Find(name), nullptr) << name;
+  }
+  AttackEnv env;
+  EXPECT_EQ(CreateAttack("min_max", {{"perturbation", std::string("cosine")}}, env).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(CreateAttack("sign_flip", {{"scale", -1.0}}, env).status().code(), StatusCode::kInvalidArgument);
+  // Data poisoning needs the data it poisons.
+  EXPECT_EQ(CreateAttack("label_flip", {}, env).status().code(), StatusCode::kInvalidArgument);
+}
+
+// ---- end to end -------------------------------------------------------------
+
+class PoisoningRunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(RegisterBuiltinAttacks().ok());
+    ASSERT_TRUE(defenses::RegisterRobustAggregators().ok());
+    SyntheticOptions so;
+    so.num_samples = 1500;
+    so.num_features = 16;
+    so.num_classes = 4;
+    so.separation = 1.2;
+    StatusOr<Dataset> all = MakeSynthetic(so, Seed(21));
+    ASSERT_TRUE(all.ok()) << all.status();
+    std::vector<int64_t> tr, te;
+    for (int64_t i = 0; i < all->size(); ++i) (i % 3 == 0 ? te : tr).push_back(i);
+    train_ = all->Subset(tr);
+    test_ = all->Subset(te);
+    StatusOr<Partition> p = PartitionIid(train_.labels, 10, Seed(4).Child("partition"));
+    ASSERT_TRUE(p.ok());
+    partition_ = *p;
+  }
+
+  AttackEnv Env(std::set<int64_t> malicious) const {
+    AttackEnv env;
+    env.model = "mlp";
+    env.model_params = {{"hidden", std::vector<int64_t>{32}}};
+    env.train = &train_;
+    env.test = &test_;
+    env.partition = &partition_;
+    env.malicious_clients = std::move(malicious);
+    env.local_epochs = 2;
+    env.local_batch_size = 16;
+    env.learning_rate = 0.05;
+    env.rounds = 4;
+    env.clients_per_round = 10;
+    env.seed = Seed(77);
+    return env;
+  }
+
+  // Runs FedAvg with all 10 clients per round; returns the final accuracy
+  // and fills *report from the attack when given.
+  double Run(const std::string& attack, std::map<std::string, ParamValue> params,
+             std::set<int64_t> malicious, AttackReport* report, int64_t rounds = 4,
+             const std::string& aggregator = "", std::map<std::string, ParamValue> agg_params = {}) {
+    FederatedOptions o;
+    o.rounds = rounds;
+    o.clients_per_round = 10;
+    o.local_epochs = 2;
+    o.local_batch_size = 16;
+    o.optimizer.lr = lr_;
+    o.optimizer.momentum = 0.9;
+    o.eval_every = 0;
+    FederatedSetup s;
+    s.model = "mlp";
+    s.model_params = {{"hidden", std::vector<int64_t>{32}}};
+    s.train = &train_;
+    s.test = &test_;
+    s.partition = partition_;
+    s.seed = Seed(5);
+    if (!aggregator.empty()) {
+      StatusOr<AggregatorPtr> agg = CreateAggregator(aggregator, agg_params);
+      EXPECT_TRUE(agg.ok()) << agg.status();
+      if (!agg.ok()) return -1;
+      s.aggregator = *agg;
+    }
+    StatusOr<std::unique_ptr<FederatedEngine>> e = FederatedEngine::Create(o, std::move(s));
+    EXPECT_TRUE(e.ok()) << e.status();
+    if (!e.ok()) return -1;
+    AttackPtr a;
+    if (!attack.empty()) {
+      AttackEnv env = Env(malicious);
+      env.rounds = rounds;
+      StatusOr<AttackPtr> made = CreateAttack(attack, params, env);
+      EXPECT_TRUE(made.ok()) << made.status();
+      if (!made.ok()) return -1;
+      a = *made;
+      (*e)->AddHooks(a);
+    }
+    // Rounds in which a selecting rule (Krum) picked a malicious update.
+    malicious_selected_rounds_ = 0;
+    FederatedEngine* engine = e->get();
+    StatusOr<FederatedResult> r = (*e)->Run([&](const RoundMetrics&) {
+      const auto& sel = engine->last_aggregation_report().selected_clients;
+      if (sel.size() == 1 && malicious.count(sel[0])) ++malicious_selected_rounds_;
+    });
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return -1;
+    if (a && report) {
+      StatusOr<AttackReport> rep = a->Report();
+      EXPECT_TRUE(rep.ok()) << rep.status();
+      if (rep.ok()) *report = *rep;
+    }
+    return r->final_test_accuracy;
+  }
+
+  Dataset train_, test_;
+  Partition partition_;
+  double lr_ = 0.05;
+  int64_t malicious_selected_rounds_ = 0;
+};
+
+TEST_F(PoisoningRunTest, SignFlipWithThirtyPercentLowersFedAvgAccuracy) {
+  const double clean = Run("", {}, {}, nullptr);
+  AttackReport rep;
+  const double attacked = Run("sign_flip", {{"scale", 4.0}}, {0, 1, 2}, &rep);
+  EXPECT_GT(clean, 0.7);
+  EXPECT_LT(attacked, clean - 0.2) << "clean " << clean << " attacked " << attacked;
+  EXPECT_TRUE(rep.received_input);
+  EXPECT_NEAR(rep.metrics["test_accuracy"], attacked, 1e-9);
+  EXPECT_EQ(rep.metrics["malicious_participations"], 12.0);
+  std::printf("sign_flip x4, 3/10 devices, fedavg: accuracy %.3f -> %.3f\n", clean, attacked);
+}
+
+TEST_F(PoisoningRunTest, ColludingAttacksRunAndAreDeterministic) {
+  for (const char* name : {"alie", "fang_krum", "fang_trimmed_mean", "min_max", "min_sum"}) {
+    AttackReport a, b;
+    const double acc1 = Run(name, {}, {0, 1, 2}, &a, 2);
+    const double acc2 = Run(name, {}, {0, 1, 2}, &b, 2);
+    EXPECT_EQ(acc1, acc2) << name;
+    EXPECT_EQ(a.metrics["attacked_rounds"], 2.0) << name;
+    EXPECT_EQ(a.metrics["skipped_rounds"], 0.0) << name;
+  }
+}
+
+TEST_F(PoisoningRunTest, FangAttacksBreakTheRulesTheyTarget) {
+  const std::map<std::string, ParamValue> krum = {{"f", int64_t{3}}};
+  const double krum_clean = Run("", {}, {}, nullptr, 4, "krum", krum);
+  AttackReport r;
+  const double krum_attacked = Run("fang_krum", {}, {0, 1, 2}, &r, 4, "krum", krum);
+  // Fang's goal: Krum picks the crafted update, so the global model moves
+  // against its benign direction (or stalls) in the rounds the attack wins.
+  const int64_t selected = malicious_selected_rounds_;
+  EXPECT_GE(selected, 3) << "lambda " << r.metrics["mean_lambda"];
+  EXPECT_LE(krum_attacked, krum_clean) << krum_clean << " " << krum_attacked;
+  EXPECT_GT(r.metrics["mean_lambda"], 0.0);
+  // Fang et al. evaluate on non-IID devices (their q = 0.5 split); with
+  // slow local progress every round the attack wins matters.
+  StatusOr<Partition> p = PartitionDirichlet(train_.labels, 4, 10, 0.3, Seed(4).Child("noniid"), 20);
+  ASSERT_TRUE(p.ok()) << p.status();
+  partition_ = *p;
+  lr_ = 0.01;
+  const double med_clean = Run("", {}, {}, nullptr, 4, "median");
+  const double med_attacked = Run("fang_trimmed_mean", {}, {0, 1, 2}, &r, 4, "median");
+  EXPECT_LT(med_attacked, med_clean - 0.1) << med_clean << " " << med_attacked;
+  std::printf("fang_krum vs krum: accuracy %.3f -> %.3f, krum picked a malicious update in %ld of 4 rounds; "
+              "fang_trimmed_mean vs median (non-IID): %.3f -> %.3f\n",
+              krum_clean, krum_attacked, static_cast<long>(selected), med_clean, med_attacked);
+}
+
+TEST_F(PoisoningRunTest, TargetedInjectionSucceedsUnderFedAvg) {
+  AttackReport clean_rep, rep;
+  Run("targeted_injection", {{"source", int64_t{0}}, {"target", int64_t{1}}}, {}, &clean_rep);
+  Run("targeted_injection", {{"source", int64_t{0}}, {"target", int64_t{1}}, {"multiplier", 4.0}},
+      {0, 1, 2}, &rep);
+  EXPECT_FALSE(clean_rep.received_input);
+  EXPECT_EQ(rep.success_metric, "success_rate");
+  EXPECT_LT(clean_rep.metrics["success_rate"], 0.2);
+  EXPECT_GT(rep.metrics["success_rate"], 0.8) << "clean " << clean_rep.metrics["success_rate"];
+  std::printf("targeted_injection 0->1, 3/10 devices: success %.3f (clean %.3f)\n",
+              rep.metrics["success_rate"], clean_rep.metrics["success_rate"]);
+}
+
+TEST_F(PoisoningRunTest, LabelFlipHurtsFedAvg) {
+  AttackReport rep;
+  const double clean = Run("", {}, {}, nullptr);
+  const double attacked = Run("label_flip", {}, {0, 1, 2, 3, 4, 5}, &rep);
+  EXPECT_LT(attacked, clean - 0.2) << clean << " " << attacked;
+  EXPECT_GT(rep.metrics["flip_success_rate"], 0.3);
+  std::printf("label_flip all labels, 6/10 devices, fedavg: accuracy %.3f -> %.3f\n", clean, attacked);
+}
+
+TEST_F(PoisoningRunTest, BackdoorWithModelReplacementImplantsTrigger) {
+  AttackReport rep;
+  const double clean = Run("", {}, {}, nullptr, 4);
+  Run("backdoor", {{"target", int64_t{2}}, {"trigger_size", int64_t{4}}, {"attack_rounds", std::vector<int64_t>{4}}},
+      {0}, &rep, 4);
+  ASSERT_EQ(rep.metrics.count("success_rate_after_attack"), 1u);
+  EXPECT_GT(rep.metrics["success_rate_after_attack"], 0.8);
+  EXPECT_GT(rep.metrics["test_accuracy_after_attack"], clean - 0.1);
+  EXPECT_EQ(rep.metrics["scale"], 10.0);
+  std::printf("backdoor, 1 device in round 4, gamma 10: backdoor success %.3f, clean accuracy %.3f (clean run %.3f)\n",
+              rep.metrics["success_rate_after_attack"], rep.metrics["test_accuracy_after_attack"], clean);
+}
+
+}  // namespace
+}  // namespace confml::attacks
