@@ -33,14 +33,7 @@ std::string g_path = CONFML_TUTORIAL_DIR "/06_gradient_inversion.yaml";
 std::vector<std::string> g_overrides;
 
 experiments::RunResult Run(const std::string& what, const std::vector<std::string>& extra) {
-  std::vector<std::string> o = g_overrides;
-  o.insert(o.end(), extra.begin(), extra.end());
-  experiments::ExperimentConfig config =
-      Must(experiments::LoadExperimentConfig(g_path, o), "loading " + g_path + " for " + what);
-  experiments::RunOptions options;
-  options.progress = experiments::ProgressMode::kNone;
-  options.write_run_dir = false;
-  experiments::RunResult r = Must(experiments::RunExperiment(config, options), what);
+  experiments::RunResult r = RunQuietly(g_path, g_overrides, extra, what);
   std::printf("  %-34s received input: %-3s  PSNR %6.2f dB  (blind guess %5.2f dB)\n", what.c_str(),
               r.outcome["attack.received_input"] > 0 ? "yes" : "no", r.outcome["attack.success"],
               r.outcome["attack.blind_guess"]);

@@ -35,14 +35,7 @@ std::vector<std::string> g_overrides;
 experiments::RunResult Run(const std::string& config_name, const std::string& what,
                            const std::vector<std::string>& extra) {
   const std::string path = std::string(CONFML_TUTORIAL_DIR) + "/" + config_name;
-  std::vector<std::string> o = g_overrides;
-  o.insert(o.end(), extra.begin(), extra.end());
-  experiments::ExperimentConfig config =
-      Must(experiments::LoadExperimentConfig(path, o), "loading " + path + " for " + what);
-  experiments::RunOptions options;
-  options.progress = experiments::ProgressMode::kNone;
-  options.write_run_dir = false;
-  experiments::RunResult r = Must(experiments::RunExperiment(config, options), what);
+  experiments::RunResult r = RunQuietly(path, g_overrides, extra, what);
   std::printf("  %-36s received input: %-3s  AUC %.4f  (blind guess %.2f)\n", what.c_str(),
               r.outcome["attack.received_input"] > 0 ? "yes" : "no", r.outcome["attack.success"],
               r.outcome["attack.blind_guess"]);

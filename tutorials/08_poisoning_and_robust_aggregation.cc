@@ -31,14 +31,7 @@ std::string g_path = CONFML_TUTORIAL_DIR "/08_poisoning_and_robust_aggregation.y
 std::vector<std::string> g_overrides;
 
 experiments::RunResult Run(const std::string& what, const std::vector<std::string>& extra) {
-  std::vector<std::string> o = g_overrides;
-  o.insert(o.end(), extra.begin(), extra.end());
-  experiments::ExperimentConfig config =
-      Must(experiments::LoadExperimentConfig(g_path, o), "loading " + g_path + " for " + what);
-  experiments::RunOptions options;
-  options.progress = experiments::ProgressMode::kNone;
-  options.write_run_dir = false;
-  experiments::RunResult r = Must(experiments::RunExperiment(config, options), what);
+  experiments::RunResult r = RunQuietly(g_path, g_overrides, extra, what);
   int64_t refused = 0;
   for (const auto& round : r.rounds) refused += round.clients_refused;
   std::printf("  %-40s final test accuracy %.4f  (refused updates: %lld)\n", what.c_str(),

@@ -9,9 +9,12 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "confml/core/crypto.h"
 #include "confml/core/status.h"
+#include "confml/experiments/config.h"
+#include "confml/experiments/runner.h"
 
 namespace confml::tutorials {
 
@@ -80,6 +83,23 @@ inline void Expect(bool condition, const std::string& claim) {
     std::exit(1);
   }
   std::printf("  [ok] %s\n", claim.c_str());
+}
+
+// Loads the config at `path` with `base` and then `extra` overrides and runs
+// it quietly, without a run folder; exits with a message naming `what` on
+// any error (tutorials stop at the first surprise).
+inline experiments::RunResult RunQuietly(const std::string& path,
+                                         const std::vector<std::string>& base,
+                                         const std::vector<std::string>& extra,
+                                         const std::string& what) {
+  std::vector<std::string> overrides = base;
+  overrides.insert(overrides.end(), extra.begin(), extra.end());
+  experiments::ExperimentConfig config = Must(experiments::LoadExperimentConfig(path, overrides),
+                                              "loading " + path + " for " + what);
+  experiments::RunOptions options;
+  options.progress = experiments::ProgressMode::kNone;
+  options.write_run_dir = false;
+  return Must(experiments::RunExperiment(config, options), what);
 }
 
 }  // namespace confml::tutorials
