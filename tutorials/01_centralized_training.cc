@@ -25,14 +25,7 @@ using namespace confml::tutorials;
 int main(int argc, char** argv) {
   std::string path = CONFML_TUTORIAL_DIR "/01_centralized_training.yaml";
   std::vector<std::string> overrides;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.find('=') != std::string::npos) {
-      overrides.push_back(a);
-    } else {
-      path = a;
-    }
-  }
+  ParseConfigArgs(argc, argv, &path, &overrides);
 
   Banner("Tutorial 01: centralized training");
   Say("In traditional ML a server trains on data that users send it. confml describes such an "

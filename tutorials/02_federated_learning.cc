@@ -26,14 +26,7 @@ using namespace confml::tutorials;
 int main(int argc, char** argv) {
   std::string path = CONFML_TUTORIAL_DIR "/02_federated_learning.yaml";
   std::vector<std::string> overrides;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.find('=') != std::string::npos) {
-      overrides.push_back(a);
-    } else {
-      path = a;
-    }
-  }
+  ParseConfigArgs(argc, argv, &path, &overrides);
 
   Banner("Tutorial 02: federated learning");
   Say("In federated learning the data stays on the devices. Each round the runtime samples "

@@ -49,14 +49,7 @@ int64_t Refused(const experiments::RunResult& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.find('=') != std::string::npos) {
-      g_overrides.push_back(a);
-    } else {
-      g_path = a;
-    }
-  }
+  ParseConfigArgs(argc, argv, &g_path, &g_overrides);
 
   Banner("Tutorial 06: gradient inversion");
   Say("Each device holds one Fashion-MNIST image and takes one SGD step, so its update is "

@@ -50,14 +50,7 @@ std::vector<std::string> With(std::vector<std::string> a, const std::vector<std:
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.find('=') != std::string::npos) {
-      g_overrides.push_back(a);
-    } else {
-      g_path = a;
-    }
-  }
+  ParseConfigArgs(argc, argv, &g_path, &g_overrides);
 
   Banner("Tutorial 08: poisoning and robust aggregation");
   Say("Ten devices share 2000 Fashion-MNIST images (IID); all ten take part in every round. "

@@ -85,6 +85,20 @@ inline void Expect(bool condition, const std::string& claim) {
   std::printf("  [ok] %s\n", claim.c_str());
 }
 
+// The tutorials' command line: "key.sub=value" arguments are config
+// overrides; any other argument replaces the config path.
+inline void ParseConfigArgs(int argc, char** argv, std::string* path,
+                            std::vector<std::string>* overrides) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.find('=') != std::string::npos) {
+      overrides->push_back(a);
+    } else {
+      *path = a;
+    }
+  }
+}
+
 // Loads the config at `path` with `base` and then `extra` overrides and runs
 // it quietly, without a run folder; exits with a message naming `what` on
 // any error (tutorials stop at the first surprise).

@@ -288,7 +288,6 @@ StatusOr<FederatedRunOutput> RunFederatedExperiment(
     dopt.backend_params = spec.tee_params;
     dopt.attestation = spec.attestation;
     dopt.realm.private_memory_bytes = static_cast<size_t>(spec.realm_memory_mb) << 20;
-    dopt.seed = root.Child("deployment");
     CONFML_ASSIGN_OR_RETURN(deployment, Deployment::Create(dopt));
     const std::vector<ProgramComponent> runtime_extra{{"core", "aggregator " + aggregator_text}};
     AttestedFederation::Options fo;

@@ -77,9 +77,17 @@ void AttestedFederation::OnGlobalModel(const ClientContext& client,
   Pair& p = Connect(client.client_id);
   if (p.runtime_to_device == nullptr) return;
   // The runtime sends the global model to the device it admitted.
-  StatusOr<Bytes> got = p.runtime_to_device->ToAttester(FloatBytes(global));
-  if (!got.ok()) Fail(got.status().WithContext("sending the global model to device " +
-                                               std::to_string(client.client_id)));
+  const Bytes sent = FloatBytes(global);
+  StatusOr<Bytes> got = p.runtime_to_device->ToAttester(sent);
+  if (!got.ok()) {
+    Fail(got.status().WithContext("sending the global model to device " +
+                                  std::to_string(client.client_id)));
+  } else if (*got != sent) {
+    // The engine trains every device from its own copy of the global model;
+    // this keeps that copy honest about what the channel delivered.
+    Fail(DataLossError("the global model reached device " + std::to_string(client.client_id) +
+                       " altered"));
+  }
 }
 
 void AttestedFederation::OnRoundUpdates(const std::vector<ClientContext>& clients,

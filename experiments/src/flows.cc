@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "confml/attacks/leaks.h"
@@ -111,8 +110,10 @@ StatusOr<Dataset> WordAgreementSet(const FlowOptions& o) {
 }
 
 // model-provider -> `to` (expected as `role`): the model is released only if
-// `to` is admitted. Returns what `to` received, or nullopt when refused.
-StatusOr<std::optional<Bytes>> Release(FlowRun& f, Party& to, std::string_view role) {
+// `to` is admitted. Inside its realm, `to` loads it into `into` and answers
+// with its acknowledgement (role_runtime.cc), which the provider checks.
+// Returns what `to` received, or nullopt when refused.
+StatusOr<std::optional<Bytes>> Release(FlowRun& f, Party& to, std::string_view role, Model& into) {
   AdmissionRecord rec;
   StatusOr<std::unique_ptr<Link>> link = f.d->Connect(*f.provider, to, role, &rec);
   if (!link.ok()) {
@@ -121,10 +122,11 @@ StatusOr<std::optional<Bytes>> Release(FlowRun& f, Party& to, std::string_view r
     return std::optional<Bytes>();
   }
   CONFML_ASSIGN_OR_RETURN(Bytes got, (*link)->ToAttester(f.model_message));
-  // The receiver acknowledges the byte count (Islet's model delivery).
-  Bytes ack(sizeof(uint64_t));
-  const uint64_t n = got.size();
-  std::memcpy(ack.data(), &n, sizeof(n));
+  Bytes ack;
+  CONFML_RETURN_IF_ERROR(to.realm().Run([&](RealmContext&) -> Status {
+    CONFML_ASSIGN_OR_RETURN(ack, RuntimeAcceptModel(into, got));
+    return OkStatus();
+  }));
   CONFML_ASSIGN_OR_RETURN(Bytes ack_back, (*link)->ToRelying(ack));
   CONFML_RETURN_IF_ERROR(CheckModelAck(ack_back, f.model_message.size()));
   f.r.metrics["model_bytes_acked"] = static_cast<double>(got.size());
@@ -135,13 +137,11 @@ StatusOr<std::optional<Bytes>> Release(FlowRun& f, Party& to, std::string_view r
 }
 
 Status ModelDelivery(FlowRun& f, Model& provider_model) {
-  CONFML_ASSIGN_OR_RETURN(std::optional<Bytes> got, Release(f, *f.runtime, kRoleRuntime));
+  CONFML_ASSIGN_OR_RETURN(ModelPtr runtime_model, WordModel(f.o.seed.Child("runtime-init")));
+  CONFML_ASSIGN_OR_RETURN(std::optional<Bytes> got,
+                          Release(f, *f.runtime, kRoleRuntime, *runtime_model));
   f.r.metrics["model_delivered"] = got.has_value() ? 1.0 : 0.0;
   if (!got) return OkStatus();
-  CONFML_ASSIGN_OR_RETURN(ModelPtr runtime_model, WordModel(f.o.seed.Child("runtime-init")));
-  CONFML_RETURN_IF_ERROR(f.runtime->realm().Run([&](RealmContext&) -> Status {
-    return RuntimeAcceptModel(*runtime_model, *got).status();
-  }));
   f.r.metrics["model_identical"] = StateHash(*runtime_model) == StateHash(provider_model) ? 1 : 0;
   return OkStatus();
 }
@@ -172,15 +172,12 @@ Status HostStealsDeviceModel(FlowRun& f, Model& original, uint64_t ipa, size_t s
 }
 
 Status OnDeviceInference(FlowRun& f, Model& provider_model) {
-  CONFML_ASSIGN_OR_RETURN(std::optional<Bytes> got, Release(f, *f.device, kRoleDevice));
+  CONFML_ASSIGN_OR_RETURN(ModelPtr device_model, WordModel(f.o.seed.Child("device-init")));
+  CONFML_ASSIGN_OR_RETURN(std::optional<Bytes> got,
+                          Release(f, *f.device, kRoleDevice, *device_model));
   f.r.metrics["model_delivered"] = got.has_value() ? 1.0 : 0.0;
   if (!got) return OkStatus();
-  CONFML_ASSIGN_OR_RETURN(ModelPtr device_model, WordModel(f.o.seed.Child("device-init")));
-  uint64_t ipa = 0;
-  CONFML_RETURN_IF_ERROR(f.device->realm().Run([&](RealmContext&) -> Status {
-    return RuntimeAcceptModel(*device_model, *got).status();
-  }));
-  CONFML_ASSIGN_OR_RETURN(ipa, f.device->StoreAsset(*got));
+  CONFML_ASSIGN_OR_RETURN(const uint64_t ipa, f.device->StoreAsset(*got));
   f.r.metrics["model_identical"] = StateHash(*device_model) == StateHash(provider_model) ? 1 : 0;
   CONFML_ASSIGN_OR_RETURN(double acc, WordAccuracy(*device_model, f.o.pretrain_words, "on-device",
                                                    &f.r.predictions));
@@ -206,11 +203,11 @@ StatusOr<std::unique_ptr<Link>> DeviceToRuntime(FlowRun& f) {
 
 Status ServerTraining(FlowRun& f) {
   // The device got the model (on-device use) and the runtime got it too.
-  CONFML_ASSIGN_OR_RETURN(std::optional<Bytes> at_device, Release(f, *f.device, kRoleDevice));
-  CONFML_ASSIGN_OR_RETURN(std::optional<Bytes> at_runtime, Release(f, *f.runtime, kRoleRuntime));
   CONFML_ASSIGN_OR_RETURN(ModelPtr device_model, WordModel(f.o.seed.Child("device-init")));
   CONFML_ASSIGN_OR_RETURN(ModelPtr runtime_model, WordModel(f.o.seed.Child("runtime-init")));
-  if (at_device) CONFML_RETURN_IF_ERROR(RuntimeAcceptModel(*device_model, *at_device).status());
+  CONFML_RETURN_IF_ERROR(Release(f, *f.device, kRoleDevice, *device_model).status());
+  CONFML_ASSIGN_OR_RETURN(std::optional<Bytes> at_runtime,
+                          Release(f, *f.runtime, kRoleRuntime, *runtime_model));
   CONFML_ASSIGN_OR_RETURN(double before, WordAccuracy(*device_model, f.o.user_words, "before",
                                                       &f.r.predictions));
   f.r.metrics["word_accuracy_before"] = before;
@@ -223,7 +220,6 @@ Status ServerTraining(FlowRun& f) {
     f.Event("the runtime has no model to train; the device keeps its own");
     return OkStatus();
   }
-  CONFML_RETURN_IF_ERROR(RuntimeAcceptModel(*runtime_model, *at_runtime).status());
   const Bytes words = DeviceWordsMessage(f.o.user_words);
   CONFML_ASSIGN_OR_RETURN(Bytes got, link->ToAttester(words));
   f.inputs_sent = static_cast<int64_t>(f.o.user_words.size());
@@ -263,7 +259,9 @@ Status ServerInference(FlowRun& f) {
   f.user_input_bytes = EncodeFloats(std::vector<float>(
       inputs.features.begin(), inputs.features.begin() + std::min<int64_t>(inputs.sample_numel(), 64)));
 
-  CONFML_ASSIGN_OR_RETURN(std::optional<Bytes> at_runtime, Release(f, *f.runtime, kRoleRuntime));
+  CONFML_ASSIGN_OR_RETURN(ModelPtr runtime_model, CreateModel("mlp", {}, ctx, seed.Child("rt")));
+  CONFML_ASSIGN_OR_RETURN(std::optional<Bytes> at_runtime,
+                          Release(f, *f.runtime, kRoleRuntime, *runtime_model));
   f.r.metrics["inputs_sent"] = 0;
   f.r.metrics["inference_accuracy"] = kNaN;
   CONFML_ASSIGN_OR_RETURN(std::unique_ptr<Link> link, DeviceToRuntime(f));
@@ -272,8 +270,6 @@ Status ServerInference(FlowRun& f) {
     f.Event("the runtime has no model; the device's request is not sent");
     return OkStatus();
   }
-  CONFML_ASSIGN_OR_RETURN(ModelPtr runtime_model, CreateModel("mlp", {}, ctx, seed.Child("rt")));
-  CONFML_RETURN_IF_ERROR(RuntimeAcceptModel(*runtime_model, *at_runtime).status());
   const Bytes request = DeviceInferenceRequest(inputs);
   CONFML_ASSIGN_OR_RETURN(Bytes got, link->ToAttester(request));
   f.inputs_sent = inputs.size();
@@ -381,7 +377,6 @@ StatusOr<FlowResult> RunFlow(const FlowOptions& o) {
   dopt.backend_params = o.backend_params;
   dopt.attestation = o.attestation;
   dopt.realm.private_memory_bytes = static_cast<size_t>(o.realm_memory_mb) << 20;
-  dopt.seed = o.seed;
   CONFML_ASSIGN_OR_RETURN(f.d, Deployment::Create(dopt));
 
   // The audited, honest programs go into the policy; the deployed runtime

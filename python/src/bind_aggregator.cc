@@ -163,27 +163,10 @@ class PyAggregator : public Aggregator {
   int arity_ = -1;
 };
 
-// Python classes registered by name. Leaked on purpose: the objects must not
-// be released after the interpreter has shut down.
-struct PythonClasses {
-  std::mutex mu;
-  std::map<std::string, py::object> by_name;
-  std::map<std::string, ComponentSpec> specs;
-};
-PythonClasses& Classes() {
-  static auto* c = new PythonClasses;
+PythonClassRegistry& Classes() {
+  static auto* c = new PythonClassRegistry;
   return *c;
 }
-
-// Drops the Python reference with the GIL held, whichever thread releases
-// the last shared_ptr (the engine's, usually).
-struct ReleaseWithGil {
-  py::object* keep;
-  void operator()(Aggregator*) const {
-    py::gil_scoped_acquire gil;
-    delete keep;
-  }
-};
 
 StatusOr<AggregatorPtr> InstantiatePython(const std::string& name, const ParamSet& params) {
   py::gil_scoped_acquire gil;
@@ -210,7 +193,7 @@ StatusOr<AggregatorPtr> InstantiatePython(const std::string& name, const ParamSe
                                   "': the class must subclass confml.Aggregator");
     }
     tramp->SetRegistration(name, text);
-    return AggregatorPtr(raw, ReleaseWithGil{new py::object(std::move(obj))});
+    return AggregatorPtr(raw, ReleaseWithGil<Aggregator>{new py::object(std::move(obj))});
   } catch (py::error_already_set& e) {
     return PythonErrorStatus("python aggregator '" + name + "' constructor", e);
   } catch (py::cast_error& e) {

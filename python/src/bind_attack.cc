@@ -226,25 +226,10 @@ class PyAttack : public Attack {
   Status hook_error_;
 };
 
-// Python classes registered by name. Leaked on purpose: the objects must not
-// be released after the interpreter has shut down.
-struct AttackClasses {
-  std::mutex mu;
-  std::map<std::string, py::object> by_name;
-  std::map<std::string, ComponentSpec> specs;
-};
-AttackClasses& Classes() {
-  static auto* c = new AttackClasses;
+PythonClassRegistry& Classes() {
+  static auto* c = new PythonClassRegistry;
   return *c;
 }
-
-struct ReleaseWithGil {
-  py::object* keep;
-  void operator()(Attack*) const {
-    py::gil_scoped_acquire gil;
-    delete keep;
-  }
-};
 
 py::dict EnvDict(const AttackEnv& env) {
   py::dict d;
@@ -297,7 +282,7 @@ StatusOr<AttackPtr> InstantiatePython(const std::string& name, const ParamSet& p
       role = *r;
     }
     tramp->Configure(name, text, role, env.malicious_clients);
-    return AttackPtr(raw, ReleaseWithGil{new py::object(std::move(obj))});
+    return AttackPtr(raw, ReleaseWithGil<Attack>{new py::object(std::move(obj))});
   } catch (py::error_already_set& e) {
     return PythonErrorStatus(who + " constructor", e);
   } catch (py::cast_error& e) {

@@ -4,6 +4,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,26 @@ Status PythonErrorStatus(const std::string& who, pybind11::error_already_set& e)
 // the parameter's type) or a (default, doc) pair. Throws the mapped
 // InvalidArgument exception for anything else.
 ParamSpec ParamFromPython(const std::string& name, pybind11::handle value);
+// Python classes registered by name (one registry per kind of component).
+// Instances are leaked on purpose: the objects must not be released after
+// the interpreter has shut down.
+struct PythonClassRegistry {
+  std::mutex mu;
+  std::map<std::string, pybind11::object> by_name;
+  std::map<std::string, ComponentSpec> specs;
+};
+
+// A shared_ptr deleter that drops the Python object keeping a trampoline
+// alive with the GIL held, whichever thread releases the last reference.
+template <typename T>
+struct ReleaseWithGil {
+  pybind11::object* keep;
+  void operator()(T*) const {
+    pybind11::gil_scoped_acquire gil;
+    delete keep;
+  }
+};
+
 // Whether two declarations have the same parameters (names, types, defaults).
 bool SameSpec(const ComponentSpec& a, const ComponentSpec& b);
 

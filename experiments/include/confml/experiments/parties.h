@@ -45,7 +45,6 @@
 #include "confml/core/crypto.h"
 #include "confml/core/params.h"
 #include "confml/core/program.h"
-#include "confml/core/seed.h"
 #include "confml/core/status.h"
 #include "confml/core/tee_backend.h"
 
@@ -112,8 +111,9 @@ class Deployment {
     std::string backend = "none";  // TeeBackendRegistry name
     std::map<std::string, ParamValue> backend_params;
     AttestationMode attestation = AttestationMode::kPolicy;
-    RealmParams realm;  // every party's realm (private_memory_bytes sizes assets)
-    Seed seed{0};       // the policy key and nonces are random; this is for names only
+    // Every party's realm (private_memory_bytes sizes assets). The policy key
+    // and nonces are fresh random values, as a verifier's must be.
+    RealmParams realm;
   };
 
   // NotFound for an unknown backend; InvalidArgument for bad realm params.
