@@ -25,6 +25,10 @@ PACKAGES=(
   jupyter-nbconvert python3-nbconvert python3-ipykernel python3-nbformat
   # data
   dataset-fashion-mnist wamerican
+  # scale-out: the MPI simulation backend (CONFML_WITH_MPI, on in the release preset)
+  libopenmpi-dev openmpi-bin
+  # scale-out: roles as processes over gRPC (CONFML_WITH_GRPC, on in the release preset)
+  libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
 )
 
 missing=()

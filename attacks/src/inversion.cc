@@ -86,8 +86,10 @@ torch::Tensor TotalVariation(const torch::Tensor& x) {
 
 class Problem {
  public:
-  static StatusOr<std::unique_ptr<Problem>> Create(const InversionTarget& target) {
+  static StatusOr<std::unique_ptr<Problem>> Create(const InversionTarget& target,
+                                                   bool normalized = false) {
     auto p = std::unique_ptr<Problem>(new Problem(target));
+    p->normalized_ = normalized;
     CONFML_RETURN_IF_ERROR(p->Init());
     return p;
   }
@@ -126,20 +128,22 @@ class Problem {
     return pseudo;
   }
 
+  // One flat vector per matching: a handful of kernels instead of a few per
+  // layer, in the forward and in both backward passes.
+  torch::Tensor Flatten(const std::vector<torch::Tensor>& g) const {
+    std::vector<torch::Tensor> flat;
+    flat.reserve(g.size());
+    for (const auto& t : g) flat.push_back(t.reshape({-1}));
+    return torch::cat(flat);
+  }
+
   torch::Tensor L2Distance(const std::vector<torch::Tensor>& g) const {
-    torch::Tensor d = torch::zeros({}, torch::kFloat32);
-    for (size_t i = 0; i < g.size(); ++i) d = d + (g[i] - target_[i]).pow(2).sum();
-    return d;
+    return (Flatten(g) - target_flat_).pow(2).sum();
   }
 
   torch::Tensor CosineDistance(const std::vector<torch::Tensor>& g) const {
-    torch::Tensor dot = torch::zeros({}, torch::kFloat32);
-    torch::Tensor gn = torch::zeros({}, torch::kFloat32);
-    for (size_t i = 0; i < g.size(); ++i) {
-      dot = dot + (g[i] * target_[i]).sum();
-      gn = gn + g[i].pow(2).sum();
-    }
-    return 1 - dot / (gn.sqrt() * target_norm_ + 1e-12);
+    torch::Tensor f = Flatten(g);
+    return 1 - f.dot(target_flat_) / (f.norm() * target_norm_ + 1e-12);
   }
 
   // The gradient of the last layer (bias, or weight row sums) in the target.
@@ -156,6 +160,17 @@ class Problem {
 
   torch::Tensor Box(bool upper) const { return upper ? box_max_ : box_min_; }
   bool has_box() const { return box_min_.defined(); }
+
+  // Inverting Gradients optimises in the data's normalised coordinates, as
+  // Geiping et al.'s code does (their images are normalised before the
+  // model): image = mean + std * z. Identity without a normalisation.
+  torch::Tensor ToImage(const torch::Tensor& z) const {
+    return norm_mean_.defined() ? norm_mean_ + norm_std_ * z : z;
+  }
+  torch::Tensor BoxNormalised(bool upper) const {
+    torch::Tensor b = Box(upper);
+    return norm_mean_.defined() ? (b - norm_mean_) / norm_std_ : b;
+  }
 
  private:
   explicit Problem(const InversionTarget& target) : target_info_(target) {}
@@ -200,10 +215,19 @@ class Problem {
       offset += numel;
     }
     target_norm_ = std::sqrt(norm2);
+    target_flat_ = Flatten(target_);
     if (t.data_min.size() == static_cast<size_t>(t.sample_shape[0]) &&
         t.data_max.size() == t.data_min.size()) {
       box_min_ = torch::tensor(t.data_min).view({1, -1, 1, 1});
       box_max_ = torch::tensor(t.data_max).view({1, -1, 1, 1});
+    }
+    if (normalized_ && t.data_mean.size() == static_cast<size_t>(t.sample_shape[0]) &&
+        t.data_std.size() == t.data_mean.size()) {
+      for (float v : t.data_std) {
+        if (!(v > 0)) return InvalidArgumentError("data_std needs positive entries");
+      }
+      norm_mean_ = torch::tensor(t.data_mean).view({1, -1, 1, 1});
+      norm_std_ = torch::tensor(t.data_std).view({1, -1, 1, 1});
     }
     return OkStatus();
   }
@@ -212,9 +236,12 @@ class Problem {
   ModelPtr model_;
   std::vector<ParamSlot> slots_;
   std::vector<torch::Tensor> target_;
+  torch::Tensor target_flat_;
   double target_norm_ = 0.0;
   int64_t steps_ = 1;
   torch::Tensor box_min_, box_max_;
+  torch::Tensor norm_mean_, norm_std_;
+  bool normalized_ = false;
 };
 
 std::vector<int64_t> LabelsFromSignal(const torch::Tensor& signal, int64_t n) {
@@ -236,6 +263,7 @@ struct Trial {
   torch::Tensor x;
   torch::Tensor label_probs;
   double loss = std::numeric_limits<double>::infinity();
+  int64_t evaluations = 0;
 };
 
 Trial RunLbfgs(Problem& problem, const InversionOptions& opt, torch::Tensor x,
@@ -246,7 +274,9 @@ Trial RunLbfgs(Problem& problem, const InversionOptions& opt, torch::Tensor x,
   torch::optim::LBFGS lbfgs(vars, torch::optim::LBFGSOptions(opt.lr).max_iter(opt.lbfgs_max_iter));
   auto probs = [&] { return joint ? torch::softmax(label_logits, 1) : fixed_probs; };
   bool finite = true;
+  int64_t evaluations = 0;
   auto closure = [&]() -> torch::Tensor {
+    ++evaluations;
     lbfgs.zero_grad();
     torch::Tensor loss = problem.L2Distance(problem.PseudoGradient(x, probs()));
     torch::autograd::backward({loss}, {}, /*retain_graph=*/false, /*create_graph=*/false, vars);
@@ -255,6 +285,7 @@ Trial RunLbfgs(Problem& problem, const InversionOptions& opt, torch::Tensor x,
   };
   for (int64_t it = 0; it < opt.iterations && finite; ++it) lbfgs.step(closure);
   Trial t;
+  t.evaluations = evaluations;
   t.x = x.detach();
   t.label_probs = probs().detach();
   if (finite && torch::isfinite(t.x).all().item<bool>()) {
@@ -265,17 +296,23 @@ Trial RunLbfgs(Problem& problem, const InversionOptions& opt, torch::Tensor x,
   return t;
 }
 
-Trial RunSignedAdam(Problem& problem, const InversionOptions& opt, torch::Tensor x,
+// `z` is the dummy in normalised coordinates (Problem::ToImage).
+Trial RunSignedAdam(Problem& problem, const InversionOptions& opt, torch::Tensor z,
                     const torch::Tensor& probs) {
-  torch::optim::Adam adam({x}, torch::optim::AdamOptions(opt.lr));
+  torch::optim::Adam adam({z}, torch::optim::AdamOptions(opt.lr));
   // Geiping et al.'s MultiStepLR milestones: 3/8, 5/8 and 7/8 of the run.
   const std::vector<int64_t> milestones{opt.iterations * 3 / 8, opt.iterations * 5 / 8,
                                         opt.iterations * 7 / 8};
   auto objective = [&]() {
-    torch::Tensor loss = problem.CosineDistance(problem.PseudoGradient(x, probs));
-    if (opt.tv_weight > 0) loss = loss + opt.tv_weight * TotalVariation(x);
+    torch::Tensor loss = problem.CosineDistance(problem.PseudoGradient(problem.ToImage(z), probs));
+    if (opt.tv_weight > 0) loss = loss + opt.tv_weight * TotalVariation(z);
     return loss;
   };
+  torch::Tensor lo, hi;
+  if (problem.has_box()) {
+    lo = problem.BoxNormalised(false);
+    hi = problem.BoxNormalised(true);
+  }
   for (int64_t it = 0; it < opt.iterations; ++it) {
     if (opt.lr_decay && std::find(milestones.begin(), milestones.end(), it) != milestones.end() &&
         it > 0) {
@@ -285,17 +322,18 @@ Trial RunSignedAdam(Problem& problem, const InversionOptions& opt, torch::Tensor
     }
     adam.zero_grad();
     torch::Tensor loss = objective();
-    torch::autograd::backward({loss}, {}, false, false, {x});
+    torch::autograd::backward({loss}, {}, false, false, {z});
     if (!std::isfinite(loss.item<double>())) break;
-    if (opt.signed_gradients) x.mutable_grad().sign_();
+    if (opt.signed_gradients) z.mutable_grad().sign_();
     adam.step();
-    if (problem.has_box()) {
+    if (lo.defined()) {
       torch::NoGradGuard no_grad;
-      x.copy_(torch::max(torch::min(x, problem.Box(true)), problem.Box(false)));
+      z.copy_(torch::max(torch::min(z, hi), lo));
     }
   }
   Trial t;
-  t.x = x.detach();
+  t.evaluations = opt.iterations;
+  t.x = problem.ToImage(z).detach();
   t.label_probs = probs;
   const double v = objective().item<double>();
   if (std::isfinite(v) && torch::isfinite(t.x).all().item<bool>()) t.loss = v;
@@ -323,7 +361,10 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
         "and tv_weight >= 0");
   }
   try {
-    CONFML_ASSIGN_OR_RETURN(std::unique_ptr<Problem> problem, Problem::Create(target));
+    CONFML_ASSIGN_OR_RETURN(
+        std::unique_ptr<Problem> problem,
+        Problem::Create(target, options.method == InversionMethod::kInvertingGradients &&
+                                    options.normalized_coordinates));
     const int64_t n = target.num_samples;
     const int64_t k = target.num_classes;
     std::vector<int64_t> shape{n};
@@ -339,7 +380,7 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
 
     Trial best;
     std::vector<int64_t> best_labels;
-    int64_t run = 0;
+    int64_t run = 0, evaluations = 0;
     for (int64_t r = 0; r < options.restarts; ++r, ++run) {
       // Each restart draws its start from its own stream, so adding restarts
       // keeps the earlier ones unchanged.
@@ -372,6 +413,7 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
         }
         t = RunLbfgs(*problem, options, x, label_logits, fixed_probs);
       }
+      evaluations += t.evaluations;
       if (!best.x.defined() || t.loss < best.loss) {
         best = t;
         best_labels = trial_labels;
@@ -389,6 +431,7 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
     }
     out.loss = best.loss;
     out.restarts_run = run;
+    out.evaluations = evaluations;
     out.local_steps = problem->local_steps();
     return out;
   } catch (const c10::Error& e) {

@@ -283,7 +283,8 @@ class Backdoor : public DataPoisoningAttack {
         trigger_size_(p.Int("trigger_size")),
         replace_(p.Bool("model_replacement")),
         scale_(p.Double("scale")),
-        server_lr_(p.Double("server_lr")) {
+        server_lr_(p.Double("server_lr")),
+        passes_(p.Int("local_passes")) {
     for (int64_t r : p.IntList("attack_rounds")) rounds_.insert(r);
   }
 
@@ -299,7 +300,7 @@ class Backdoor : public DataPoisoningAttack {
     // The trigger uses the brightest value of the data (1 for raw images,
     // the normalised maximum otherwise).
     for (float v : env_.train->features) trigger_value_ = std::max(trigger_value_, v);
-    return BuildShards([&](int64_t id, PoisonedShard* s) {
+    CONFML_RETURN_IF_ERROR(BuildShards([&](int64_t id, PoisonedShard* s) {
       std::vector<int64_t> pool;
       for (int64_t i = 0; i < s->honest_size; ++i) {
         if (s->data.labels[static_cast<size_t>(i)] != target_) pool.push_back(i);
@@ -320,7 +321,17 @@ class Backdoor : public DataPoisoningAttack {
         s->data.labels.push_back(target_);
       }
       return OkStatus();
-    });
+    }));
+    // The attacker trains longer than an honest device (Bagdasaryan et al.
+    // give their attacker more local epochs than the benign participants):
+    // every local epoch walks its poisoned data `passes_` times.
+    for (auto& [id, shard] : shards_) {
+      const std::vector<int64_t> once = shard.indices;
+      for (int64_t k = 1; k < passes_; ++k) {
+        shard.indices.insert(shard.indices.end(), once.begin(), once.end());
+      }
+    }
+    return OkStatus();
   }
 
   void OnClientUpdate(const ClientContext& c, const std::vector<float>&, ClientUpdate* u) override {
@@ -397,6 +408,7 @@ class Backdoor : public DataPoisoningAttack {
   int64_t trigger_size_;
   bool replace_;
   double scale_, server_lr_, gamma_ = 1.0;
+  int64_t passes_ = 1;
   float trigger_value_ = 0.0f;
   std::set<int64_t> rounds_, participated_rounds_;
   Dataset triggered_;
@@ -657,6 +669,10 @@ Status RegisterPoisoningAttacks() {
           Param::Double("scale", 0.0, "gamma; 0 uses n / server_lr with n = clients per round.").AtLeast(0.0),
           Param::Double("server_lr", 1.0, "The runtime's global learning rate eta.").GreaterThan(0.0),
           Param::IntList("attack_rounds", {}, "Rounds in which the attack acts; empty: every round.")
+              .AtLeast(1),
+          Param::Int("local_passes", 1,
+                     "Passes over the attacker's poisoned data per local epoch (it may train "
+                     "longer than honest devices).")
               .AtLeast(1)}},
         [](const ParamSet& p, const AttackEnv& env) {
           return Built(std::make_shared<Backdoor>(p, env));

@@ -1,5 +1,5 @@
-// Federated partitioners: IID, Dirichlet label skew (Hsu et al. 2019) and
-// label-sorted shards (McMahan et al. 2017). Each client's indices are
+// Federated partitioners: IID, Dirichlet label skew (Hsu et al. 2019),
+// label-sorted shards (McMahan et al. 2017) and Fang et al.'s groups (2020). Each client's indices are
 // returned in ascending order, so that a client's dataset does not depend on
 // how the partitioner happened to visit it.
 #include "confml/core/partition.h"
@@ -172,6 +172,46 @@ StatusOr<Partition> PartitionShards(const std::vector<int64_t>& labels, int64_t 
   }
   SortEach(out);
   return out;
+}
+
+StatusOr<Partition> PartitionFang(const std::vector<int64_t>& labels, int64_t num_classes,
+                                  int64_t num_clients, double q, Seed seed) {
+  CONFML_RETURN_IF_ERROR(CheckClients(num_clients, labels.size(), "fang partition"));
+  if (num_classes < 2) {
+    return InvalidArgumentError("fang partition: needs at least 2 classes, got " +
+                                std::to_string(num_classes));
+  }
+  if (!(q > 0.0 && q <= 1.0)) {
+    return InvalidArgumentError("fang partition: q must be in (0, 1], got " + std::to_string(q));
+  }
+  if (num_clients % num_classes != 0) {
+    return InvalidArgumentError("fang partition: num_clients (" + std::to_string(num_clients) +
+                                ") must be a multiple of the number of classes (" +
+                                std::to_string(num_classes) +
+                                "), since the clients form one equal group per class");
+  }
+  const int64_t group_size = num_clients / num_classes;
+  Rng rng = seed.MakeRng();
+  Partition out(num_clients);
+  // One pass in sample order: the result depends only on the labels, q and
+  // the seed.
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const int64_t l = labels[i];
+    if (l < 0 || l >= num_classes) {
+      return InvalidArgumentError("fang partition: label " + std::to_string(l) + " of sample " +
+                                  std::to_string(i) + " is outside [0, " +
+                                  std::to_string(num_classes) + ")");
+    }
+    int64_t group = l;
+    if (rng.Uniform() >= q) {
+      // One of the other C-1 groups, uniformly: skip over l.
+      group = static_cast<int64_t>(rng.UniformInt(static_cast<uint64_t>(num_classes - 1)));
+      if (group >= l) ++group;
+    }
+    const auto member = static_cast<int64_t>(rng.UniformInt(static_cast<uint64_t>(group_size)));
+    out[group * group_size + member].push_back(static_cast<int64_t>(i));
+  }
+  return out;  // Filled in ascending sample order.
 }
 
 std::vector<std::vector<int64_t>> PartitionLabelCounts(const Partition& partition,

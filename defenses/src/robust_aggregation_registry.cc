@@ -260,7 +260,9 @@ std::vector<std::pair<ComponentSpec, Factory>> Builtins() {
         Param::Double("delta", 0.001, "Delta of the Gaussian mechanism (with epsilon).")
             .GreaterThan(0)
             .AtMost(0.999999),
-        Param::Int("min_samples", 1, "HDBSCAN min_samples.").AtLeast(1),
+        Param::Int("min_samples", 1,
+                   "HDBSCAN min_samples, the point itself counted (docs/aggregators.md).")
+            .AtLeast(1),
         Param::Bool("cluster_models", true,
                     "Cluster the local models (global + delta), as the paper; false clusters "
                     "the deltas.")}},

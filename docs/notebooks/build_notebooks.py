@@ -311,25 +311,54 @@ def poisoning():
             "The config is the matrix's poisoning row, `experiments/matrix/poisoning.yaml`, "
             "evaluated every round."),
         new_code_cell(SETUP),
+        new_markdown_cell(
+            "## The rules and attacks as objects\n\n"
+            "`confml.defenses` and `confml.attacks` hold one class per registered aggregator and "
+            "attack, generated from the parameters each declares: the keyword arguments are "
+            "exactly those parameters, checked as a config's section is, and the docstring is "
+            "their help. A rule also runs directly on NumPy arrays: here Krum (f = 1) on five "
+            "updates, one of them far away, picks the update closest to its neighbours."),
+        new_code_cell(
+            "from confml.defenses import Fedavg, Krum, Median, TrimmedMean\n"
+            "from confml.attacks import Alie, SignFlip\n"
+            "\n"
+            "print(Krum(f=3), Krum(f=3).to_config())\n"
+            "print(Krum.__doc__.splitlines()[0])\n"
+            "try:\n"
+            "    TrimmedMean(beta=0.7)\n"
+            "except confml.InvalidArgumentError as e:\n"
+            '    print("rejected:", e)\n'
+            "updates = np.array([[1.0, 1.0], [1.1, 0.9], [0.9, 1.1], [1.0, 1.2], [-9.0, 8.0]])\n"
+            "krum = Krum(f=1)\n"
+            'print("new global model:", krum.aggregate(np.zeros(2), updates),\n'
+            '      "selected:", krum.last_report["selected_clients"])\n'
+            'print("FedAvg would give:", Fedavg().aggregate(np.zeros(2), updates))'),
+        new_markdown_cell(
+            "## Four rules against three attacks\n\n"
+            "`confml.run(config, aggregator=..., attack=...)` puts the objects into the "
+            "config's `aggregator` and `attack` sections (the section's own "
+            "`malicious_fraction` is set by an override)."),
         new_code_cell(
             'base = os.path.join(REPO, "experiments", "matrix", "poisoning.yaml")\n'
             'out = tempfile.mkdtemp(prefix="confml-poisoning-")\n'
             "aggregators = {\n"
-            '    "fedavg": {"aggregator.name": "fedavg"},\n'
-            '    "median": {"aggregator.name": "median"},\n'
-            '    "trimmed_mean": {"aggregator.name": "trimmed_mean", "aggregator.beta": 0.3},\n'
-            '    "krum": {"aggregator.name": "krum", "aggregator.f": 3},\n'
+            '    "fedavg": Fedavg(),\n'
+            '    "median": Median(),\n'
+            '    "trimmed_mean": TrimmedMean(beta=0.3),\n'
+            '    "krum": Krum(f=3),\n'
             "}\n"
+            "# (attack, fraction of malicious devices); no attack = no malicious device\n"
             "attacks = {\n"
-            '    "none": {"attack.name": "sign_flip", "attack.malicious_fraction": 0.0},\n'
-            '    "sign_flip": {"attack.name": "sign_flip", "attack.scale": 4.0, "attack.malicious_fraction": 0.3},\n'
-            '    "alie": {"attack.name": "alie", "attack.malicious_fraction": 0.3},\n'
+            '    "none": (SignFlip(), 0.0),\n'
+            '    "sign_flip": (SignFlip(scale=4.0), 0.3),\n'
+            '    "alie": (Alie(), 0.3),\n'
             "}\n"
             "runs = {}\n"
-            "for a, a_over in attacks.items():\n"
-            "    for g, g_over in aggregators.items():\n"
-            '        o = {"experiment.output_dir": out, "federated.eval_every": 1, **a_over, **g_over}\n'
-            "        runs[a, g] = confml.run(base, overrides=o)\n"
+            "for a, (attack, fraction) in attacks.items():\n"
+            "    for g, rule in aggregators.items():\n"
+            '        o = {"experiment.output_dir": out, "federated.eval_every": 1,\n'
+            '             "attack.malicious_fraction": fraction}\n'
+            "        runs[a, g] = confml.run(base, overrides=o, aggregator=rule, attack=attack)\n"
             '        print(f"{a:10s} {g:13s} final test accuracy {runs[a, g].final_test_accuracy:.4f}")'),
         new_markdown_cell("## Accuracy per round"),
         new_code_cell(
@@ -362,8 +391,9 @@ def poisoning():
             "poisoning (`label_flip`, honest code on fake labels) is admitted and only the "
             "aggregation rule can limit it (tutorial 08 checks both)."),
         new_code_cell(
-            'o = {"experiment.output_dir": out, **attacks["sign_flip"], "tee.name": "sim", "attestation.mode": "policy"}\n'
-            "att = confml.run(base, overrides=o)\n"
+            'o = {"experiment.output_dir": out, "attack.malicious_fraction": 0.3,\n'
+            '     "tee.name": "sim", "attestation.mode": "policy"}\n'
+            "att = confml.run(base, overrides=o, aggregator=Fedavg(), attack=SignFlip(scale=4.0))\n"
             'print("refused updates:", int(sum(att.rounds["clients_refused"])),\n'
             '      "final accuracy with FedAvg:", round(att.final_test_accuracy, 4))'),
     ]

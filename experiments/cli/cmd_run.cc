@@ -1,7 +1,9 @@
 // confml run CONFIG.yaml [key.sub=value ...] [--progress=auto|bar|lines|none] [--resume RUN_DIR]
 // confml config-reference [--output=FILE]
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -9,6 +11,9 @@
 #include "confml/core/file_util.h"
 #include "confml/experiments/config.h"
 #include "confml/experiments/runner.h"
+#ifdef CONFML_WITH_MPI
+#include "confml/scaleout/mpi_executor.h"
+#endif
 
 namespace confml::cli {
 namespace {
@@ -33,18 +38,28 @@ constexpr char kRunUsage[] =
 
 }  // namespace
 
-int RunCommand(int argc, char** argv) {
+namespace {
+
+// What `confml run` was asked: parsed before anything runs.
+struct RunRequest {
+  bool help = false;
   std::string config_path;
   std::vector<std::string> overrides;
   experiments::RunOptions options;
+};
+
+// InvalidArgument (exit 2) for a bad command line.
+StatusOr<RunRequest> ParseRunArgs(int argc, char** argv) {
+  RunRequest req;
+  experiments::RunOptions& options = req.options;
   options.command_line.push_back("confml");
   options.command_line.push_back("run");
   for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];
     options.command_line.push_back(arg);
     if (arg == "--help" || arg == "-h") {
-      std::printf("%s\n", kRunUsage);
-      return kExitOk;
+      req.help = true;
+      return req;
     }
     if (arg.rfind("--progress=", 0) == 0) {
       const std::string mode = arg.substr(11);
@@ -57,61 +72,148 @@ int RunCommand(int argc, char** argv) {
       else if (mode == "none")
         options.progress = experiments::ProgressMode::kNone;
       else
-        return Fail(kExitUsage,
-                    "run: unknown progress mode '" + mode + "' (auto, bar, lines, none)");
+        return InvalidArgumentError("run: unknown progress mode '" + mode +
+                                    "' (auto, bar, lines, none)");
       continue;
     }
     // A federated run continues in RUN_DIR from its checkpoint.
     if (arg == "--resume" || arg.rfind("--resume=", 0) == 0) {
       if (arg == "--resume") {
         if (i + 1 >= argc)
-          return Fail(kExitUsage, std::string("run: --resume needs a run folder; ") + kRunUsage);
+          return InvalidArgumentError(std::string("run: --resume needs a run folder; ") +
+                                      kRunUsage);
         options.resume_dir = argv[++i];
         options.command_line.push_back(options.resume_dir);
       } else {
         options.resume_dir = arg.substr(9);
       }
       if (options.resume_dir.empty()) {
-        return Fail(kExitUsage, std::string("run: --resume needs a run folder; ") + kRunUsage);
+        return InvalidArgumentError(std::string("run: --resume needs a run folder; ") + kRunUsage);
       }
       continue;
     }
     if (arg.rfind("-", 0) == 0) {
-      return Fail(kExitUsage, "run: unknown option '" + arg + "'; " + kRunUsage);
+      return InvalidArgumentError("run: unknown option '" + arg + "'; " + kRunUsage);
     }
     if (arg.find('=') != std::string::npos) {
-      overrides.push_back(arg);
+      req.overrides.push_back(arg);
       continue;
     }
-    if (!config_path.empty()) {
-      return Fail(kExitUsage, "run: unexpected argument '" + arg +
+    if (!req.config_path.empty()) {
+      return InvalidArgumentError("run: unexpected argument '" + arg +
                                   "' (overrides look like section.key=value); " + kRunUsage);
     }
-    config_path = arg;
+    req.config_path = arg;
   }
-  if (config_path.empty())
-    return Fail(kExitUsage, std::string("run: no config file; ") + kRunUsage);
+  if (req.config_path.empty())
+    return InvalidArgumentError(std::string("run: no config file; ") + kRunUsage);
+  return req;
+}
 
-  StatusOr<experiments::ExperimentConfig> config =
-      experiments::LoadExperimentConfig(config_path, overrides);
-  if (!config.ok()) return FailStatus(config.status());
-  StatusOr<experiments::RunResult> result = experiments::RunExperiment(*config, options);
-  if (!result.ok()) return FailStatus(result.status());
-  for (const std::string& e : result->events) std::printf("%s\n", e.c_str());
-  for (const experiments::AdmissionRecord& a : result->admissions) {
+void PrintRunResult(const experiments::ExperimentConfig& config,
+                    const experiments::RunResult& result) {
+  for (const std::string& e : result.events) std::printf("%s\n", e.c_str());
+  for (const experiments::AdmissionRecord& a : result.admissions) {
     if (a.admitted) continue;
     std::printf("refused: %s refused %s as %s: %s: %s\n", a.relying.c_str(), a.attester.c_str(),
                 a.expected_role.c_str(), a.failed_checks.c_str(), a.detail.c_str());
   }
-  for (const auto& [name, value] : result->outcome) std::printf("%s: %.6g\n", name.c_str(), value);
-  if (config->kind() != "flow" && config->kind() != "matrix") {
-    std::printf("final test accuracy: %.4f\n", result->final_test_accuracy);
+  for (const auto& [name, value] : result.outcome) std::printf("%s: %.6g\n", name.c_str(), value);
+  if (config.kind() != "flow" && config.kind() != "matrix") {
+    std::printf("final test accuracy: %.4f\n", result.final_test_accuracy);
   }
-  if (result->tee_cost.total_seconds() > 0) {
+  if (result.tee_cost.total_seconds() > 0) {
     std::printf("modeled TEE overhead: %.6f s (%s profile; not included in wall time)\n",
-                result->tee_cost.total_seconds(), result->tee_cost.profile.c_str());
+                result.tee_cost.total_seconds(), result.tee_cost.profile.c_str());
   }
-  std::printf("run folder: %s\n", result->run_dir.c_str());
+  std::printf("run folder: %s\n", result.run_dir.c_str());
+}
+
+#ifdef CONFML_WITH_MPI
+// What cannot run over several ranks is refused by name rather than run
+// differently from the single-process run.
+Status CheckDistributable(const experiments::ExperimentConfig& config, int ranks) {
+  const std::string where = "mpirun with " + std::to_string(ranks) + " ranks: ";
+  if (config.kind() != "federated") {
+    return FailedPreconditionError(where + "experiment.kind '" + config.kind() +
+                                   "' runs in one process; the MPI backend distributes only "
+                                   "federated runs (run it without mpirun, or with -np 1)");
+  }
+  for (const char* section : {"tee", "attestation"}) {
+    if (config.Has(section)) {
+      return FailedPreconditionError(
+          where + "the '" + section +
+          "' section (parties in realms with attestation) cannot run distributed: the realms, "
+          "their attested channels and the verifier live in one process (run it without "
+          "mpirun, or with -np 1)");
+    }
+  }
+  return OkStatus();
+}
+
+// `mpirun -np K confml run ...`: every rank builds the experiment; rank 0
+// runs the rounds and alone writes the run folder and prints; an error is
+// printed once, by the rank that had it first, which alone exits non-zero
+// (a worker that merely followed the coordinator's error prints nothing).
+int RunUnderMpi(RunRequest req) {
+  StatusOr<std::shared_ptr<scaleout::MpiExecutor>> mpi = scaleout::MpiExecutor::Create();
+  if (!mpi.ok()) return FailStatus(mpi.status());
+  scaleout::MpiExecutor& executor = **mpi;
+  StatusOr<experiments::ExperimentConfig> config =
+      experiments::LoadExperimentConfig(req.config_path, req.overrides);
+  if (executor.size() == 1) {
+    // One rank is the plain single-process run, every kind allowed.
+    if (!config.ok()) return FailStatus(config.status());
+    StatusOr<experiments::RunResult> result = experiments::RunExperiment(*config, req.options);
+    if (!result.ok()) return FailStatus(result.status());
+    PrintRunResult(*config, *result);
+    return kExitOk;
+  }
+  Status local = config.status();
+  if (local.ok()) local = CheckDistributable(*config, executor.size());
+  StatusOr<experiments::RunResult> result = InternalError("the run did not start");
+  if (local.ok()) {
+    experiments::RunOptions options = req.options;
+    options.client_executor = *mpi;
+    options.command_line.insert(options.command_line.begin(),
+                                {"mpirun", "-np", std::to_string(executor.size())});
+    if (!executor.coordinator()) {
+      options.write_run_dir = false;
+      options.resume_dir.clear();
+      options.progress = experiments::ProgressMode::kNone;
+    }
+    result = experiments::RunExperiment(*config, options);
+    local = result.status();
+  }
+  const scaleout::MpiExecutor::Outcome outcome = executor.Conclude(local);
+  // Only the reporting rank exits non-zero: mpirun returns its code, and it
+  // kills the job as soon as any rank exits non-zero, which could cut the
+  // reporting rank short before it printed.
+  if (!outcome.report) return kExitOk;
+  if (!outcome.status.ok()) return FailStatus(outcome.status);
+  PrintRunResult(*config, *result);
+  return kExitOk;
+}
+#endif
+
+}  // namespace
+
+int RunCommand(int argc, char** argv) {
+  StatusOr<RunRequest> req = ParseRunArgs(argc, argv);
+  if (!req.ok()) return FailStatus(req.status());
+  if (req->help) {
+    std::printf("%s\n", kRunUsage);
+    return kExitOk;
+  }
+#ifdef CONFML_WITH_MPI
+  if (scaleout::LaunchedByMpi()) return RunUnderMpi(std::move(*req));
+#endif
+  StatusOr<experiments::ExperimentConfig> config =
+      experiments::LoadExperimentConfig(req->config_path, req->overrides);
+  if (!config.ok()) return FailStatus(config.status());
+  StatusOr<experiments::RunResult> result = experiments::RunExperiment(*config, req->options);
+  if (!result.ok()) return FailStatus(result.status());
+  PrintRunResult(*config, *result);
   return kExitOk;
 }
 

@@ -20,5 +20,7 @@ int PlotCommand(int argc, char** argv);      // confml plot RUN_DIR [OUT_DIR]
 int TokenCommand(int argc, char** argv);     // confml token verify TOKEN --cpak KEY.pem [...]
 int MeasureCommand(int argc, char** argv);   // confml measure IMAGE_FILE [--hash ...] [--rpv HEX]
 int ConfigReferenceCommand(int argc, char** argv);  // confml config-reference [--output=FILE]
+int ServeCommand(int argc, char** argv);   // confml serve verifier|runtime|model-provider [...]
+int DeviceCommand(int argc, char** argv);  // confml device --runtime ADDR --verifier ADDR [...]
 
 }  // namespace confml::cli

@@ -25,6 +25,10 @@ constexpr Command kCommands[] = {
      "plot RUN_DIR [OUT_DIR]                write PNG figures of a run (curves, ...)"},
     {"measure", confml::cli::MeasureCommand,
      "measure IMAGE_FILE [--hash sha256|sha512] [--rpv HEX] ...   reference RIM of a Program image"},
+    {"serve", confml::cli::ServeCommand,
+     "serve verifier|runtime|model-provider ...  a role as its own process (gRPC, attested TLS)"},
+    {"device", confml::cli::DeviceCommand,
+     "device --runtime ADDR --verifier ADDR ...  a device process (gRPC, attested TLS)"},
     {"version", confml::cli::VersionCommand, "version                               print version and build facts"},
 };
 

@@ -70,6 +70,15 @@ std::vector<ComponentSpec> PartitionerSpecs() {
           "Sorts by label, cuts num_clients * shards_per_client shards and gives each "
           "client shards_per_client of them (McMahan et al. 2017).",
           {Param::Int("shards_per_client", 2, "Shards, so about classes, per client.").AtLeast(1)}},
+      ComponentSpec{
+          "partitioner",
+          "fang",
+          "Fang et al. 2020's non-IID split: one group of clients per class; a sample of label l "
+          "goes to group l with probability q, else to another group uniformly, then to a "
+          "uniformly random client of its group. num_clients must be a multiple of the classes.",
+          {Param::Double("q", 0.5, "Probability that a sample goes to its label's group; 1/C is IID.")
+               .GreaterThan(0)
+               .AtMost(1)}},
   };
 }
 
@@ -172,7 +181,10 @@ const std::vector<Section>& Sections() {
              Param::Int("checkpoint_every", 1,
                         "Write fl.ckpt every N rounds (and after the last); a run folder holding "
                         "one resumes from it.")
-                 .AtLeast(1)}},
+                 .AtLeast(1),
+             Param::String("initial_model", "",
+                           "Start from the global model of an earlier run: its fl.ckpt or its run "
+                           "folder (same model and dataset shape). Empty: a fresh model.")}},
         {},
         {kFederated}});
     s.push_back(
@@ -245,7 +257,11 @@ const std::vector<Section>& Sections() {
                                      "Device attacks: fraction of the clients whose Program "
                                      "carries the attack (chosen with the seed).")
                            .AtLeast(0)
-                           .AtMost(1)}},
+                           .AtMost(1),
+                       Param::Int("start_round", 1,
+                                  "First round in which the attack acts; earlier rounds are "
+                                  "clean warm-up (the attack sees none of their hooks).")
+                           .AtLeast(1)}},
         [] { return SpecsOf(AttackRegistry()); },
         {kFederated}});
     s.push_back(Section{

@@ -102,7 +102,81 @@ StatusOr<std::vector<int64_t>> ChooseMaliciousClients(const FederatedRunSpec& sp
   return chosen;
 }
 
+// Lets an attack act only from `start` on: the rounds before are a clean
+// warm-up in which the attack sees nothing (so it cannot, say, count a
+// malicious participation or learn from an update it did not get), except
+// OnRoundEnd, which reports the global model to score at the end.
+class DelayedAttack : public Attack {
+ public:
+  DelayedAttack(AttackPtr inner, int64_t start) : inner_(std::move(inner)), start_(start) {}
+
+  std::string name() const override { return inner_->name(); }
+  AttackRole role() const override { return inner_->role(); }
+  // The start round is a parameter of the module, so it is measured too.
+  std::string config_text() const override {
+    return inner_->config_text() + " start_round=" + std::to_string(start_);
+  }
+  bool honest_code() const override { return inner_->honest_code(); }
+  StatusOr<AttackReport> Report() override { return inner_->Report(); }
+
+  ClientData ClientTrainingData(const ClientContext& c, ClientData honest) override {
+    return c.round >= start_ ? inner_->ClientTrainingData(c, std::move(honest)) : honest;
+  }
+  void OnGlobalModel(const ClientContext& c, const std::vector<float>& global) override {
+    if (c.round >= start_) inner_->OnGlobalModel(c, global);
+  }
+  void OnClientUpdate(const ClientContext& c, const std::vector<float>& global,
+                      ClientUpdate* update) override {
+    if (c.round >= start_) inner_->OnClientUpdate(c, global, update);
+  }
+  Admission AdmitRuntime(const ClientContext& c) override {
+    return c.round >= start_ ? inner_->AdmitRuntime(c) : Admission{};
+  }
+  void OnRoundUpdates(const std::vector<ClientContext>& clients, const std::vector<float>& global,
+                      std::vector<ClientUpdate>* updates) override {
+    if (!clients.empty() && clients.front().round >= start_) {
+      inner_->OnRoundUpdates(clients, global, updates);
+    }
+  }
+  Admission AdmitClient(const ClientContext& c) override {
+    return c.round >= start_ ? inner_->AdmitClient(c) : Admission{};
+  }
+  void OnUpdatesReceived(int64_t round, const std::vector<float>& global,
+                         const std::vector<ClientUpdate>& updates) override {
+    if (round >= start_) inner_->OnUpdatesReceived(round, global, updates);
+  }
+  void OnHostEvent(const HostEvent& event) override {
+    if (event.round >= start_) inner_->OnHostEvent(event);
+  }
+  void OnRoundEnd(const RoundMetrics& m, const std::vector<float>& global) override {
+    inner_->OnRoundEnd(m, global);
+  }
+
+ private:
+  AttackPtr inner_;
+  int64_t start_;
+};
+
 }  // namespace
+
+StatusOr<std::vector<float>> LoadInitialModel(const std::string& path, int64_t expected_size) {
+  std::string file = path;
+  if (std::filesystem::is_directory(path)) file = path + "/fl.ckpt";
+  if (!std::filesystem::exists(file)) {
+    return NotFoundError("federated.initial_model: no checkpoint " + file +
+                         " (give an earlier federated run's fl.ckpt or its run folder)");
+  }
+  StatusOr<FlCheckpoint> ck = ReadFlCheckpoint(file);
+  if (!ck.ok()) return ck.status().WithContext("federated.initial_model " + file);
+  if (static_cast<int64_t>(ck->global.size()) != expected_size) {
+    return InvalidArgumentError("federated.initial_model " + file + " holds a model of " +
+                                std::to_string(ck->global.size()) +
+                                " floats, but this run's model has " +
+                                std::to_string(expected_size) +
+                                " (another model or dataset shape?)");
+  }
+  return std::move(ck->global);
+}
 
 StatusOr<Partition> MakeFederatedPartition(const FederatedRunSpec& spec, const Dataset& train,
                                            Seed seed) {
@@ -114,8 +188,11 @@ StatusOr<Partition> MakeFederatedPartition(const FederatedRunSpec& spec, const D
   if (spec.partition == "shards") {
     return PartitionShards(train.labels, spec.num_clients, spec.shards_per_client, seed);
   }
+  if (spec.partition == "fang") {
+    return PartitionFang(train.labels, train.num_classes, spec.num_clients, spec.fang_q, seed);
+  }
   return InvalidArgumentError("unknown partition '" + spec.partition +
-                              "'; known: iid, dirichlet, shards");
+                              "'; known: iid, dirichlet, shards, fang");
 }
 
 Status WriteFederatedResults(const std::string& path, const std::string& name, uint64_t seed,
@@ -248,6 +325,15 @@ StatusOr<FederatedRunOutput> RunFederatedExperiment(
   }
   setup.aggregator = std::move(aggregator);
   setup.seed = root;
+  if (!spec.initial_model.empty()) {
+    // The size check needs the model: build one replica's worth of context.
+    ModelContext context{data->train.sample_shape, data->train.num_classes};
+    CONFML_ASSIGN_OR_RETURN(ModelPtr probe, CreateModel(spec.model, spec.model_params, context,
+                                                        root.Child("initial-model-probe")));
+    CONFML_ASSIGN_OR_RETURN(
+        setup.initial_state,
+        LoadInitialModel(spec.initial_model, static_cast<int64_t>(FlatState(*probe).size())));
+  }
   const std::string aggregator_text = setup.aggregator->config_text();
   CONFML_ASSIGN_OR_RETURN(std::unique_ptr<FederatedEngine> engine,
                           FederatedEngine::Create(options, std::move(setup)));
@@ -274,6 +360,9 @@ StatusOr<FederatedRunOutput> RunFederatedExperiment(
     StatusOr<AttackPtr> created = CreateAttack(spec.attack, spec.attack_params, env);
     if (!created.ok()) return created.status().WithContext("attack '" + spec.attack + "'");
     attack = *created;
+    if (spec.attack_start_round > 1) {
+      attack = std::make_shared<DelayedAttack>(attack, spec.attack_start_round);
+    }
     if (attack->role() != AttackRole::kDevice) out.malicious_clients.clear();
     engine->AddHooks(attack);
   }

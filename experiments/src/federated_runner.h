@@ -39,11 +39,15 @@ struct FederatedRunSpec {
   std::map<std::string, ParamValue> dataset_params;
   std::string model = "small_cnn";  // A ModelRegistry() name.
   std::map<std::string, ParamValue> model_params;
-  std::string partition = "dirichlet";  // "iid", "dirichlet" or "shards".
+  std::string partition = "dirichlet";  // "iid", "dirichlet", "shards" or "fang".
   int64_t num_clients = 100;
   double alpha = 0.5;                 // dirichlet.
   int64_t min_per_client = 1;         // dirichlet.
   int64_t shards_per_client = 2;      // shards.
+  double fang_q = 0.5;                // fang.
+  // An earlier run's fl.ckpt (or its run folder) whose global model the run
+  // starts from; empty: a fresh model.
+  std::string initial_model;
   std::string aggregator = "fedavg";  // An AggregatorRegistry() name.
   std::map<std::string, ParamValue> aggregator_params;
   FederatedOptions options;  // checkpoint_path defaults to <run_dir>/fl.ckpt.
@@ -65,6 +69,7 @@ struct FederatedRunSpec {
   std::string attack;
   std::map<std::string, ParamValue> attack_params;
   double malicious_fraction = 0.1;  // device attacks
+  int64_t attack_start_round = 1;   // the attack sees no hook of earlier rounds
   // FLTrust-style aggregators: samples of the runtime's root dataset.
   int64_t root_dataset_size = 100;
 };
@@ -89,6 +94,11 @@ struct FederatedRunOutput {
 StatusOr<FederatedRunOutput> RunFederatedExperiment(
     const FederatedRunSpec& spec, const std::vector<std::shared_ptr<FederatedHooks>>& hooks = {},
     const FederatedEngine::RoundCallback& on_round = {});
+
+// The global state of an earlier run to start from: `path` is its fl.ckpt or
+// its run folder. NotFound naming the path when absent; DataLoss when not a
+// checkpoint; InvalidArgument when its size is not `expected_size` floats.
+StatusOr<std::vector<float>> LoadInitialModel(const std::string& path, int64_t expected_size);
 
 // The partition RunFederatedExperiment uses for `train` (seed: the run's
 // root.Child("partition")); lets a caller check the partition parameters

@@ -287,6 +287,7 @@ StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOption
   if (partition.params.Has("shards_per_client")) {
     spec.shards_per_client = partition.params.Int("shards_per_client");
   }
+  if (partition.params.Has("q")) spec.fang_q = partition.params.Double("q");
   const SectionConfig& aggregator = config.section("aggregator");
   spec.aggregator = aggregator.component;
   spec.aggregator_params.insert(aggregator.params.values().begin(),
@@ -301,6 +302,8 @@ StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOption
   o.workers = config.Int("federated", "workers");
   o.eval_every = config.Int("federated", "eval_every");
   o.checkpoint_every = config.Int("federated", "checkpoint_every");
+  o.executor = options.client_executor;
+  spec.initial_model = config.String("federated", "initial_model");
   const SectionConfig& opt_section = config.section("optimizer");
   StatusOr<OptimizerOptions> opt = OptimizerFromParams(opt_section.component, opt_section.params);
   if (!opt.ok()) return Named(opt.status(), "optimizer", opt_section.component);
@@ -318,6 +321,7 @@ StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOption
     spec.attack = a.component;
     spec.attack_params.insert(a.params.values().begin(), a.params.values().end());
     spec.malicious_fraction = a.keys.Double("malicious_fraction");
+    spec.attack_start_round = a.keys.Int("start_round");
     if (!options.resume_dir.empty()) {
       return FailedPreconditionError(
           "resume: runs with an attack section do not resume (the attack's state is not "

@@ -15,6 +15,7 @@ NotFoundError also a LookupError, ...).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass, field
@@ -94,13 +95,55 @@ def resolve_config(config: ConfigLike, overrides: Overrides = None) -> str:
     return _confml._resolve_config(text_or_path, is_text, _override_list(overrides), source)
 
 
+def _section_keys(section: str) -> set:
+    # The section's own keys (attack.malicious_fraction), which survive a
+    # change of component; the component's parameters do not.
+    for s in config_schema():
+        if s["name"] == section:
+            return {p["name"] for p in s["keys"]["params"]} | {"name"}
+    return {"name"}
+
+
+def _with_components(config: ConfigLike, components: Mapping[str, Any]) -> ConfigLike:
+    chosen = {k: v for k, v in components.items() if v is not None}
+    if not chosen:
+        return config
+    if isinstance(config, Mapping):
+        cfg = copy.deepcopy(dict(config))
+    elif isinstance(config, (str, os.PathLike)):
+        import yaml  # Debian's python3-yaml
+
+        resolve_config(config)  # a faulty file is reported with its own file:line
+        with open(os.fspath(config), encoding="utf-8") as f:
+            cfg = yaml.safe_load(f)
+    else:
+        raise InvalidArgumentError(f"config must be a path or a dict, not {type(config).__name__}")
+    for section, obj in chosen.items():
+        if hasattr(obj, "to_config") and getattr(obj, "kind", section) == section:
+            new = obj.to_config()
+        elif isinstance(obj, Mapping) and "name" in obj:
+            new = dict(obj)
+        else:
+            raise InvalidArgumentError(
+                f"{section}= takes a confml.{'defenses' if section == 'aggregator' else 'attacks'} "
+                f"object or a {{'name': ...}} dict, not {obj!r}")
+        old = cfg.get(section) or {}
+        keep = _section_keys(section) - {"name"}
+        cfg[section] = {**{k: v for k, v in old.items() if k in keep}, **new}
+    return cfg
+
+
 def run(config: ConfigLike, overrides: Overrides = None, *, progress: str = "none",
-        write_run_dir: bool = True) -> RunResult:
+        write_run_dir: bool = True, aggregator: Any = None, attack: Any = None) -> RunResult:
     """Runs an experiment. The GIL is released while it trains.
 
     progress: "none", "lines", "bar" or "auto" (printed on stderr).
     write_run_dir: False keeps everything in memory (run_dir is then "").
+    aggregator, attack: a confml.defenses / confml.attacks object (or its
+    to_config() dict) that replaces the config's section; the section's own
+    keys (attack.malicious_fraction) are kept, overrides apply after.
     """
+    config = _with_components(config, {"aggregator": aggregator, "attack": attack})
     text_or_path, is_text, source = _config_args(config)
     r = _confml._run(text_or_path, is_text, _override_list(overrides), source, progress, write_run_dir)
     prov = {}
@@ -162,3 +205,28 @@ from ._confml import (  # noqa: E402,F401  (re-exported)
 
 # Attacks defined in Python (bind_attack.cc); see docs/python.md.
 from ._confml import Attack, attack_names, register_attack  # noqa: E402,F401  (re-exported)
+
+
+# Aggregators and attacks as objects with their declared parameters as keyword
+# arguments (confml/defenses.py, confml/attacks.py); see docs/python.md.
+from . import attacks, defenses  # noqa: E402
+
+
+def register_aggregator(name: str, cls: type, params: Any = None, doc: Any = None) -> None:
+    """Registers a confml.Aggregator subclass under `name` for configs and confml.defenses.
+
+    params maps each parameter to its default (its type is the parameter's
+    type) or to (default, doc); the config's values are passed to cls(**params).
+    """
+    _confml.register_aggregator(name, cls, params, doc)
+    defenses._table.refresh()
+
+
+def register_attack(name: str, cls: type, params: Any = None, doc: Any = None) -> None:
+    """Registers a confml.Attack subclass under `name` for configs and confml.attacks.
+
+    params maps each parameter to its default (its type is the parameter's
+    type) or to (default, doc); the config's values are passed to cls(**params).
+    """
+    _confml.register_attack(name, cls, params, doc)
+    attacks._table.refresh()

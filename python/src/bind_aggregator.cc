@@ -20,9 +20,10 @@
 #include <vector>
 
 #include "bindings.h"
-#include "py_util.h"
 #include "confml/core/aggregator.h"
+#include "confml/experiments/parties.h"
 #include "errors.h"
+#include "py_util.h"
 
 namespace py = pybind11;
 
@@ -211,6 +212,9 @@ void RegisterPythonAggregator(const std::string& name, py::object cls, py::objec
                                      "'): cls must be a subclass of confml.Aggregator"));
   }
   if (name.empty()) ThrowStatus(InvalidArgumentError("register_aggregator: empty name"));
+  // The built-ins first, so a Python class cannot take a built-in's name and
+  // make the runner's later registration fail on the clash.
+  ThrowIfError(experiments::RegisterAllComponents());
   ComponentSpec spec{"aggregator", name, "", {}};
   if (!doc.is_none()) {
     spec.doc = py::cast<std::string>(doc);
@@ -265,6 +269,63 @@ std::vector<ClientUpdate> UpdatesFromPython(const py::iterable& updates) {
   return out;
 }
 
+// The registry with every built-in rule in it: confml.defenses lists it before
+// any config has been run.
+Registry<AggregatorFactory>& FilledRegistry() {
+  ThrowIfError(experiments::RegisterAllComponents());
+  return AggregatorRegistry();
+}
+
+const ComponentSpec& SpecOf(const std::string& name) {
+  return Unwrap(FilledRegistry().Lookup(name))->spec;
+}
+
+// One aggregation with everything the engine would pass (the global model,
+// the server's update for FLTrust, the round's seed), returning the delta and
+// what the rule selected and rejected.
+py::tuple AggregateWithContext(Aggregator& self, const py::iterable& updates, int64_t round,
+                               uint64_t seed, const py::object& global_state,
+                               const py::object& server_update) {
+  std::vector<ClientUpdate> u = UpdatesFromPython(updates);
+  auto to_vector = [](const py::object& o, const char* what) {
+    std::vector<float> v;
+    if (o.is_none()) return v;
+    auto arr = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(o);
+    if (!arr || arr.ndim() != 1) {
+      PyErr_Clear();
+      ThrowStatus(InvalidArgumentError(std::string(what) + " must be a 1-D float array"));
+    }
+    v.assign(arr.data(), arr.data() + arr.size());
+    return v;
+  };
+  const std::vector<float> global = to_vector(global_state, "global_model");
+  const std::vector<float> server = to_vector(server_update, "server_update");
+  AggregationReport report;
+  AggregationContext ctx;
+  ctx.round = round;
+  ctx.seed = Seed(seed);
+  ctx.global = global_state.is_none() ? nullptr : &global;
+  ctx.server_update = server_update.is_none() ? nullptr : &server;
+  ctx.report = &report;
+  std::vector<float> out;
+  Status status;
+  {
+    // Robust rules on large updates take a while; they touch no Python state
+    // unless the aggregator is itself a Python class, whose trampoline
+    // re-acquires the GIL.
+    py::gil_scoped_release release;
+    status = self.Aggregate(u, ctx, &out);
+  }
+  ThrowIfError(status);
+  py::dict r;
+  r["selected_clients"] = report.selected_clients;
+  py::list rejected;
+  for (const auto& [client, reason] : report.rejected)
+    rejected.append(py::make_tuple(client, reason));
+  r["rejected"] = rejected;
+  return py::make_tuple(ToNumpy(out), r);
+}
+
 }  // namespace
 
 void BindAggregators(py::module_& m) {
@@ -289,7 +350,10 @@ void BindAggregators(py::module_& m) {
             return ToNumpy(out);
           },
           py::arg("updates"), py::arg("round") = 1,
-          "Aggregates (client_id, num_samples, values) updates into one delta.");
+          "Aggregates (client_id, num_samples, values) updates into one delta.")
+      .def("_aggregate_with_context", &AggregateWithContext, py::arg("updates"), py::arg("round"),
+           py::arg("seed"), py::arg("global_state"), py::arg("server_update"),
+           "(delta, {selected_clients, rejected}); confml.defenses objects call it.");
 
   m.def(
       "register_aggregator", &RegisterPythonAggregator, py::arg("name"), py::arg("cls"),
@@ -300,6 +364,7 @@ void BindAggregators(py::module_& m) {
   m.def(
       "create_aggregator",
       [](const std::string& name, const py::kwargs& kwargs) {
+        FilledRegistry();
         std::map<std::string, ParamValue> given;
         for (auto [k, v] : kwargs) {
           given[py::cast<std::string>(k)] = py::cast<ParamValue>(v);
@@ -319,8 +384,24 @@ void BindAggregators(py::module_& m) {
       py::arg("updates"), py::arg("weighted") = true,
       "FedAvg (McMahan et al. 2017) of (client_id, num_samples, values) updates.");
   m.def(
-      "aggregator_names", [] { return AggregatorRegistry().Names(); },
+      "aggregator_names", [] { return FilledRegistry().Names(); },
       "Names of every registered aggregator.");
+  m.def(
+      "_aggregator_specs",
+      [] {
+        py::list out;
+        for (const ComponentSpec* s : FilledRegistry().Specs()) out.append(SpecToPython(*s));
+        return out;
+      },
+      "The declaration of every registered aggregator (confml.defenses builds its classes "
+      "from them).");
+  m.def(
+      "_resolve_aggregator_params",
+      [](const std::string& name, const py::dict& kwargs) {
+        return ResolveToPython(SpecOf(name), kwargs);
+      },
+      py::arg("name"), py::arg("kwargs"),
+      "The aggregator's parameters resolved as a config section's are (defaults filled).");
 }
 
 }  // namespace confml::python

@@ -17,6 +17,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -26,10 +27,11 @@
 #include <vector>
 
 #include "bindings.h"
-#include "py_util.h"
 #include "confml/attacks/attacks.h"
+#include "confml/attacks/inversion.h"
 #include "confml/core/attack.h"
 #include "errors.h"
+#include "py_util.h"
 
 namespace py = pybind11;
 
@@ -335,6 +337,94 @@ void RegisterPythonAttack(const std::string& name, py::object cls, py::object pa
   Classes().specs.emplace(name, spec);
 }
 
+const ComponentSpec& AttackSpecOf(const std::string& name) {
+  ThrowIfError(attacks::RegisterBuiltinAttacks());
+  return Unwrap(AttackRegistry().Lookup(name))->spec;
+}
+
+template <typename T>
+std::vector<T> VectorFromPython(const py::object& o, const char* what) {
+  auto arr = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(o);
+  if (!arr || arr.ndim() != 1) {
+    PyErr_Clear();
+    ThrowStatus(InvalidArgumentError(std::string(what) + " must be a 1-D array"));
+  }
+  return std::vector<T>(arr.data(), arr.data() + arr.size());
+}
+
+// One gradient-inversion reconstruction without an engine: the same
+// attacks::ReconstructFromUpdate the dlg, idlg and inverting_gradients
+// modules run in Report(), with their resolved parameters.
+py::dict Invert(const std::string& attack, const py::dict& kwargs, const std::string& model,
+                const py::dict& model_params, const std::vector<int64_t>& sample_shape,
+                int64_t num_classes, const py::object& global_state, const py::object& update,
+                int64_t num_samples, int64_t local_epochs, int64_t local_batch_size,
+                double local_lr, const py::object& data_min, const py::object& data_max,
+                uint64_t seed) {
+  const ComponentSpec& spec = AttackSpecOf(attack);
+  const std::string where = "attack '" + attack + "'";
+  attacks::InversionOptions o;
+  if (attack == "dlg") {
+    o.method = attacks::InversionMethod::kDlg;
+  } else if (attack == "idlg") {
+    o.method = attacks::InversionMethod::kIdlg;
+  } else if (attack == "inverting_gradients") {
+    o.method = attacks::InversionMethod::kInvertingGradients;
+  } else {
+    ThrowStatus(InvalidArgumentError("invert: " + where +
+                                     " is not a gradient inversion attack (dlg, idlg, "
+                                     "inverting_gradients)"));
+  }
+  StatusOr<ParamSet> p = ResolveParams(spec, KwargsToParams(where, kwargs));
+  if (!p.ok()) ThrowStatus(p.status());
+  o.iterations = p->Int("iterations");
+  o.restarts = p->Int("restarts");
+  o.lr = p->Double("lr");
+  if (o.method == attacks::InversionMethod::kInvertingGradients) {
+    o.tv_weight = p->Double("tv_weight");
+    o.signed_gradients = p->Bool("signed");
+    o.lr_decay = p->Bool("lr_decay");
+  } else {
+    o.lbfgs_max_iter = p->Int("lbfgs_max_iter");
+  }
+  attacks::InversionTarget t;
+  t.model = model;
+  t.model_params = KwargsToParams("model '" + model + "'", model_params);
+  t.sample_shape = sample_shape;
+  t.num_classes = num_classes;
+  t.global_state = VectorFromPython<float>(global_state, "global_state");
+  t.update = VectorFromPython<float>(update, "update");
+  t.num_samples = num_samples;
+  t.recipe.epochs = local_epochs;
+  t.recipe.batch_size = local_batch_size;
+  t.recipe.lr = local_lr;
+  if (!data_min.is_none()) t.data_min = VectorFromPython<float>(data_min, "data_min");
+  if (!data_max.is_none()) t.data_max = VectorFromPython<float>(data_max, "data_max");
+  StatusOr<attacks::Reconstruction> r = InternalError("not run");
+  {
+    // Minutes at the papers' iteration counts: other Python threads go on.
+    py::gil_scoped_release release;
+    r = attacks::ReconstructFromUpdate(o, t, Seed(seed));
+  }
+  if (!r.ok()) ThrowStatus(r.status().WithContext("invert (" + attack + ")"));
+  std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(r->labels.size())};
+  for (int64_t d : sample_shape) shape.push_back(static_cast<py::ssize_t>(d));
+  py::array_t<float> images(shape);
+  if (static_cast<size_t>(images.size()) != r->images.size()) {
+    ThrowStatus(InternalError("invert: " + std::to_string(r->images.size()) +
+                              " reconstructed values do not fill " +
+                              std::to_string(images.size())));
+  }
+  std::copy(r->images.begin(), r->images.end(), images.mutable_data());
+  py::dict d;
+  d["images"] = images;
+  d["labels"] = r->labels;
+  d["loss"] = r->loss;
+  d["restarts_run"] = r->restarts_run;
+  d["local_steps"] = r->local_steps;
+  return d;
+}
+
 }  // namespace
 
 void BindAttacks(py::module_& m) {
@@ -365,6 +455,29 @@ void BindAttacks(py::module_& m) {
         return AttackRegistry().Names();
       },
       "Names of every registered attack, built-in and Python.");
+  m.def(
+      "_attack_specs",
+      [] {
+        ThrowIfError(attacks::RegisterBuiltinAttacks());
+        py::list out;
+        for (const ComponentSpec* s : AttackRegistry().Specs()) out.append(SpecToPython(*s));
+        return out;
+      },
+      "The declaration of every registered attack (confml.attacks builds its classes from "
+      "them).");
+  m.def(
+      "_resolve_attack_params",
+      [](const std::string& name, const py::dict& kwargs) {
+        return ResolveToPython(AttackSpecOf(name), kwargs);
+      },
+      py::arg("name"), py::arg("kwargs"),
+      "The attack's parameters resolved as a config section's are (defaults filled).");
+  m.def("_invert", &Invert, py::arg("attack"), py::arg("kwargs"), py::arg("model"),
+        py::arg("model_params"), py::arg("sample_shape"), py::arg("num_classes"),
+        py::arg("global_state"), py::arg("update"), py::arg("num_samples"), py::arg("local_epochs"),
+        py::arg("local_batch_size"), py::arg("local_lr"), py::arg("data_min"), py::arg("data_max"),
+        py::arg("seed"),
+        "One reconstruction by attacks::ReconstructFromUpdate; confml.attacks.invert wraps it.");
 }
 
 }  // namespace confml::python

@@ -18,26 +18,6 @@ namespace {
 using experiments::EpochRecord;
 using experiments::ExperimentConfig;
 
-py::dict SpecToDict(const ComponentSpec& spec) {
-  py::dict d;
-  d["kind"] = spec.kind;
-  d["name"] = spec.name;
-  d["doc"] = spec.doc;
-  py::list params;
-  for (const ParamSpec& p : spec.params) {
-    py::dict pd;
-    pd["name"] = p.name;
-    pd["type"] = std::string(ParamTypeName(p.type));
-    pd["default"] = p.required ? py::none() : ParamToPython(p.default_value);
-    pd["required"] = p.required;
-    pd["constraint"] = p.ConstraintText();
-    pd["doc"] = p.doc;
-    params.append(pd);
-  }
-  d["params"] = params;
-  return d;
-}
-
 // Per-epoch metrics as a dict of equal-length NumPy arrays.
 py::dict EpochsToNumpy(const std::vector<EpochRecord>& epochs) {
   const size_t n = epochs.size();
@@ -182,9 +162,9 @@ void BindExperiments(py::module_& m) {
           d["doc"] = s.doc;
           d["required"] = s.required;
           d["component_kind"] = s.component_kind;
-          d["keys"] = SpecToDict(s.keys);
+          d["keys"] = SpecToPython(s.keys);
           py::list comps;
-          for (const auto& c : s.components) comps.append(SpecToDict(c));
+          for (const auto& c : s.components) comps.append(SpecToPython(c));
           d["components"] = comps;
           out.append(d);
         }

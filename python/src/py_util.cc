@@ -2,6 +2,8 @@
 
 #include <pybind11/stl.h>
 
+#include <map>
+#include <string>
 #include <variant>
 
 #include "errors.h"
@@ -60,6 +62,63 @@ ParamSpec ParamFromPython(const std::string& name, py::handle value) {
                            "': the default must be a bool, int, float, str or a non-empty list "
                            "of one of these (optionally as (default, doc)), got " +
                            std::string(py::str(py::type::of(def).attr("__name__")))));
+}
+
+py::dict SpecToPython(const ComponentSpec& spec) {
+  py::dict d;
+  d["kind"] = spec.kind;
+  d["name"] = spec.name;
+  d["doc"] = spec.doc;
+  py::list params;
+  for (const ParamSpec& p : spec.params) {
+    py::dict pd;
+    pd["name"] = p.name;
+    pd["type"] = std::string(ParamTypeName(p.type));
+    pd["default"] = p.required ? py::none() : ParamToPython(p.default_value);
+    pd["required"] = p.required;
+    pd["constraint"] = p.ConstraintText();
+    pd["doc"] = p.doc;
+    pd["min"] = p.min ? py::object(py::float_(*p.min)) : py::none();
+    pd["max"] = p.max ? py::object(py::float_(*p.max)) : py::none();
+    pd["min_exclusive"] = p.min_exclusive;
+    pd["choices"] = p.choices;
+    params.append(pd);
+  }
+  d["params"] = params;
+  return d;
+}
+
+std::map<std::string, ParamValue> KwargsToParams(const std::string& where, const py::dict& kwargs) {
+  std::map<std::string, ParamValue> given;
+  for (auto [k, v] : kwargs) {
+    const std::string key = py::cast<std::string>(k);
+    try {
+      // NumPy scalars and arrays read as the Python values they hold.
+      py::object value = py::reinterpret_borrow<py::object>(v);
+      if (py::hasattr(value, "tolist") && !py::isinstance<py::str>(value)) {
+        value = value.attr("tolist")();
+      }
+      if (py::isinstance<py::tuple>(value)) value = py::list(value);
+      given[key] = py::cast<ParamValue>(value);
+    } catch (const py::cast_error&) {
+      ThrowStatus(
+          InvalidArgumentError(where + ": parameter '" + key +
+                               "': " + std::string(py::str(py::type::of(v).attr("__name__"))) +
+                               " is not a bool, int, float, str or a list of one of these"));
+    }
+  }
+  return given;
+}
+
+py::dict ResolveToPython(const ComponentSpec& spec, const py::dict& kwargs) {
+  const std::string where = spec.kind + " '" + spec.name + "'";
+  StatusOr<ParamSet> resolved = ResolveParams(spec, KwargsToParams(where, kwargs));
+  if (!resolved.ok()) ThrowStatus(resolved.status());
+  py::dict out;
+  // Declaration order, so a repr and to_config() read like the docs.
+  for (const ParamSpec& p : spec.params)
+    out[py::str(p.name)] = ParamToPython(resolved->Get(p.name));
+  return out;
 }
 
 bool SameSpec(const ComponentSpec& a, const ComponentSpec& b) {

@@ -48,4 +48,18 @@ struct ReleaseWithGil {
 // Whether two declarations have the same parameters (names, types, defaults).
 bool SameSpec(const ComponentSpec& a, const ComponentSpec& b);
 
+// A declaration as a dict: kind, name, doc and params, a list of dicts with
+// name, type, default (None when required), required, constraint, doc, min,
+// max, min_exclusive and choices. Drives the generated Python classes.
+pybind11::dict SpecToPython(const ComponentSpec& spec);
+// Keyword arguments as parameter values. A value of no parameter type (a
+// dict, None, a mixed list) is the mapped InvalidArgument naming `where` and
+// the parameter; range and type checks are ResolveParams' job.
+std::map<std::string, ParamValue> KwargsToParams(const std::string& where,
+                                                 const pybind11::dict& kwargs);
+// Resolves `kwargs` against `spec` exactly as a config section is (unknown
+// names, types, ranges, defaults) and returns every value as a dict, or
+// throws the mapped exception naming the parameter.
+pybind11::dict ResolveToPython(const ComponentSpec& spec, const pybind11::dict& kwargs);
+
 }  // namespace confml::python

@@ -348,6 +348,42 @@ TEST(Hdbscan, KeepsTheTightMajority) {
   EXPECT_EQ(HdbscanMajorityCluster(d, 6, 1), (std::vector<int64_t>{0, 1, 2, 3}));
 }
 
+TEST(Hdbscan, CoreDistancesOfMinSamplesChangeTheCluster) {
+  // min_samples > 2 is where mutual reachability differs from single linkage.
+  // Expected sets from this script (/usr/bin/python3, numpy 1.24), written
+  // from the HDBSCAN definition (Campello et al. 2013) rather than from the
+  // code: a point falls out of the majority cluster at the lowest level eps
+  // where its component in the graph {mutual reachability <= eps} still has
+  // n//2+1 points; the cluster is the points that fall out last.
+  //
+  //   import numpy as np
+  //   def majority(D, min_samples):
+  //       n = len(D); m = n // 2 + 1
+  //       core = np.sort(D, axis=1)[:, min_samples - 1]  # the point itself first
+  //       M = np.maximum(np.maximum(D, core[:, None]), core[None, :])
+  //       def comp(eps, p):
+  //           seen, todo = {p}, [p]
+  //           while todo:
+  //               q = todo.pop()
+  //               for r in np.nonzero(M[q] <= eps)[0]:
+  //                   if r not in seen: seen.add(r); todo.append(r)
+  //           return seen
+  //       e = [min(l for l in np.unique(M) if len(comp(l, p)) >= m) for p in range(n)]
+  //       return [p for p in range(n) if e[p] == min(e)]
+  //   x = np.array([0.23, 0.24, 0.83, 0.9, 1.1, 1.21, 1.66, 1.99])
+  //   D = np.abs(x[:, None] - x[None, :])
+  //   majority(D, 1), majority(D, 2), majority(D, 3)
+  //   # [2, 3, 4, 5, 6, 7], [2, 3, 4, 5, 6, 7], [2, 3, 4, 5, 6]
+  const std::vector<double> x = {0.23, 0.24, 0.83, 0.9, 1.1, 1.21, 1.66, 1.99};
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<double> d(n * n);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) d[i * n + j] = std::abs(x[i] - x[j]);
+  EXPECT_EQ(HdbscanMajorityCluster(d, n, 1), (std::vector<int64_t>{2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(HdbscanMajorityCluster(d, n, 2), (std::vector<int64_t>{2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(HdbscanMajorityCluster(d, n, 3), (std::vector<int64_t>{2, 3, 4, 5, 6}));
+}
+
 TEST(Flame, ClustersClipsAndMatchesNumpy) {
   auto u = Updates({{1, 0.1f, 0},
                     {0.9f, 0.2f, 0.1f},

@@ -178,12 +178,7 @@ class JobBoard {
 };
 
 // One sampled client's result, stored in its slot.
-struct SlotResult {
-  ClientUpdate update;
-  double loss_sum = 0.0;
-  int64_t samples_seen = 0;
-  double train_seconds = 0.0;
-};
+using SlotResult = ClientTrainResult;
 
 // Local training on `data` from the replica's current weights. Throws
 // c10::Error on a model/data mismatch; the caller converts.
@@ -305,6 +300,16 @@ Status FederatedEngine::Init() {
   CONFML_ASSIGN_OR_RETURN(global_model_,
                           CreateModel(setup_.model, setup_.model_params, context_, model_seed));
   global_ = FlatState(*global_model_);
+  if (!setup_.initial_state.empty()) {
+    if (setup_.initial_state.size() != global_.size()) {
+      return InvalidArgumentError("initial state has " +
+                                  std::to_string(setup_.initial_state.size()) +
+                                  " floats but model '" + setup_.model + "' has " +
+                                  std::to_string(global_.size()));
+    }
+    global_ = setup_.initial_state;
+    CONFML_RETURN_IF_ERROR(LoadFlatState(*global_model_, global_));
+  }
 
   Hasher h;
   h.Str("confml-fl-v1");
@@ -332,6 +337,10 @@ Status FederatedEngine::Init() {
   h.Str(setup_.aggregator->config_text());
   h.Num(setup_.seed.value());
   h.Num(static_cast<int64_t>(global_.size()));
+  // Only a given start changes the hash, so older checkpoints still resume.
+  if (!setup_.initial_state.empty()) {
+    h.Bytes(setup_.initial_state.data(), setup_.initial_state.size() * sizeof(float));
+  }
   config_hash_ = h.value();
 
   JobBoard* board = &pool_->board;
@@ -461,41 +470,35 @@ Status FederatedEngine::RunRound(int64_t round, RoundMetrics* m) {
     }
   }
 
-  // Largest clients first (LPT), so a big client does not start last and
-  // leave the other workers idle. Results go to slots, so the schedule does
-  // not affect the outcome.
-  std::vector<int64_t> schedule(static_cast<size_t>(k));
-  for (int64_t s = 0; s < k; ++s) schedule[static_cast<size_t>(s)] = s;
-  std::stable_sort(schedule.begin(), schedule.end(), [&](int64_t a, int64_t b) {
-    return setup_.partition[static_cast<size_t>(ctx[static_cast<size_t>(a)].client_id)].size() >
-           setup_.partition[static_cast<size_t>(ctx[static_cast<size_t>(b)].client_id)].size();
-  });
-  std::vector<SlotResult> results(static_cast<size_t>(k));
-  Status trained = ParallelFor(k, [&](Worker& w, int64_t item) -> Status {
-    const int64_t s = schedule[static_cast<size_t>(item)];
-    const ClientContext& c = ctx[static_cast<size_t>(s)];
-    SlotResult& r = results[static_cast<size_t>(s)];
-    r.update.client_id = c.client_id;
-    ClientData data{setup_.train, &setup_.partition[static_cast<size_t>(c.client_id)]};
-    for (auto& h : hooks_) data = h->ClientTrainingData(c, data);
-    if (data.dataset == nullptr || data.indices == nullptr) {
-      return InvalidArgumentError("a hook gave client " + std::to_string(c.client_id) + " no data");
+  std::vector<SlotResult> results;
+  Status trained;
+  if (options_.executor == nullptr) {
+    trained = TrainClients(ctx, global_, &results);
+  } else {
+    std::vector<int64_t> work(static_cast<size_t>(k));
+    for (int64_t s = 0; s < k; ++s) {
+      work[static_cast<size_t>(s)] = static_cast<int64_t>(
+          setup_.partition[static_cast<size_t>(ctx[static_cast<size_t>(s)].client_id)].size());
     }
-    if (data.dataset->sample_shape != setup_.train->sample_shape) {
-      return InvalidArgumentError("a hook gave client " + std::to_string(c.client_id) +
-                                  " data of another sample shape");
+    LocalTrainFn local = [this](const std::vector<ClientContext>& c, const std::vector<float>& g,
+                                std::vector<ClientTrainResult>* r) {
+      return TrainClients(c, g, r);
+    };
+    trained = options_.executor->TrainRound(ctx, work, global_, local, &results);
+    if (trained.ok() && static_cast<int64_t>(results.size()) != k) {
+      trained = InternalError("the client executor returned " + std::to_string(results.size()) +
+                              " results for " + std::to_string(k) + " clients");
     }
-    w.loaded_version = -1;
-    CONFML_RETURN_IF_ERROR(LoadFlatState(*w.model, global_));
-    CONFML_RETURN_IF_ERROR(
-        TrainLocal(*w.model, data, options_,
-                   round_seed.Child("client", static_cast<uint64_t>(c.client_id)), c, &r));
-    r.update.values = FlatState(*w.model);
-    float* v = r.update.values.data();
-    const float* g = global_.data();
-    for (size_t i = 0; i < global_.size(); ++i) v[i] -= g[i];
-    return OkStatus();
-  });
+    for (int64_t s = 0; trained.ok() && s < k; ++s) {
+      if (results[static_cast<size_t>(s)].update.client_id != ctx[static_cast<size_t>(s)].client_id) {
+        trained = InternalError("the client executor returned slot " + std::to_string(s) +
+                                " for client " +
+                                std::to_string(results[static_cast<size_t>(s)].update.client_id) +
+                                ", expected " +
+                                std::to_string(ctx[static_cast<size_t>(s)].client_id));
+      }
+    }
+  }
   if (!trained.ok()) return trained.WithContext("round " + std::to_string(round));
 
   std::vector<ClientUpdate> updates(static_cast<size_t>(k));
@@ -566,6 +569,65 @@ Status FederatedEngine::RunRound(int64_t round, RoundMetrics* m) {
   return OkStatus();
 }
 
+Status FederatedEngine::TrainClients(const std::vector<ClientContext>& ctx,
+                                     const std::vector<float>& global,
+                                     std::vector<ClientTrainResult>* results) {
+  const int64_t k = static_cast<int64_t>(ctx.size());
+  if (global.size() != global_.size()) {
+    return InvalidArgumentError("a global state of " + std::to_string(global.size()) +
+                                " floats to train from; the model has " +
+                                std::to_string(global_.size()));
+  }
+  // Every client of one call belongs to the same round (the executor's
+  // contract); an empty share still clears the results.
+  const int64_t round = k > 0 ? ctx.front().round : 0;
+  for (const ClientContext& c : ctx) {
+    if (c.client_id < 0 || c.client_id >= num_clients() || c.round != round) {
+      return InvalidArgumentError("asked to train client " + std::to_string(c.client_id) +
+                                  " of round " + std::to_string(c.round) + "; the partition has " +
+                                  std::to_string(num_clients()) + " clients and the call round " +
+                                  std::to_string(round));
+    }
+  }
+  const Seed round_seed = setup_.seed.Child("fl").Child("round", static_cast<uint64_t>(round));
+  // Largest clients first (LPT), so a big client does not start last and
+  // leave the other workers idle. Results go to slots, so the schedule does
+  // not affect the outcome.
+  std::vector<int64_t> schedule(static_cast<size_t>(k));
+  for (int64_t s = 0; s < k; ++s) schedule[static_cast<size_t>(s)] = s;
+  std::stable_sort(schedule.begin(), schedule.end(), [&](int64_t a, int64_t b) {
+    return setup_.partition[static_cast<size_t>(ctx[static_cast<size_t>(a)].client_id)].size() >
+           setup_.partition[static_cast<size_t>(ctx[static_cast<size_t>(b)].client_id)].size();
+  });
+  results->assign(static_cast<size_t>(k), SlotResult{});
+  Status trained = ParallelFor(k, [&](Worker& w, int64_t item) -> Status {
+    const int64_t s = schedule[static_cast<size_t>(item)];
+    const ClientContext& c = ctx[static_cast<size_t>(s)];
+    SlotResult& r = (*results)[static_cast<size_t>(s)];
+    r.update.client_id = c.client_id;
+    ClientData data{setup_.train, &setup_.partition[static_cast<size_t>(c.client_id)]};
+    for (auto& h : hooks_) data = h->ClientTrainingData(c, data);
+    if (data.dataset == nullptr || data.indices == nullptr) {
+      return InvalidArgumentError("a hook gave client " + std::to_string(c.client_id) + " no data");
+    }
+    if (data.dataset->sample_shape != setup_.train->sample_shape) {
+      return InvalidArgumentError("a hook gave client " + std::to_string(c.client_id) +
+                                  " data of another sample shape");
+    }
+    w.loaded_version = -1;
+    CONFML_RETURN_IF_ERROR(LoadFlatState(*w.model, global));
+    CONFML_RETURN_IF_ERROR(
+        TrainLocal(*w.model, data, options_,
+                   round_seed.Child("client", static_cast<uint64_t>(c.client_id)), c, &r));
+    r.update.values = FlatState(*w.model);
+    float* v = r.update.values.data();
+    const float* g = global.data();
+    for (size_t i = 0; i < global.size(); ++i) v[i] -= g[i];
+    return OkStatus();
+  });
+  return trained;
+}
+
 Status FederatedEngine::TrainServerUpdate(Seed seed, std::vector<float>* update) {
   if (setup_.root_indices.empty()) {
     return FailedPreconditionError("aggregator '" + setup_.aggregator->name() +
@@ -631,6 +693,37 @@ Status FederatedEngine::Restore() {
 }
 
 StatusOr<FederatedResult> FederatedEngine::Run(const RoundCallback& on_round, int64_t until_round) {
+  ClientExecutor* executor = options_.executor.get();
+  if (executor != nullptr && !executor->coordinator()) return ServeRounds();
+  StatusOr<FederatedResult> result = RunRounds(on_round, until_round);
+  // A Run stopped early by until_round keeps the workers for the next one.
+  if (executor != nullptr && (!result.ok() || round_ >= options_.rounds)) {
+    executor->EndRun(result.ok() ? OkStatus() : result.status(), global_);
+  }
+  return result;
+}
+
+StatusOr<FederatedResult> FederatedEngine::ServeRounds() {
+  LocalTrainFn local = [this](const std::vector<ClientContext>& c, const std::vector<float>& g,
+                              std::vector<ClientTrainResult>* r) { return TrainClients(c, g, r); };
+  std::vector<float> final_global;
+  CONFML_RETURN_IF_ERROR(options_.executor->Serve(local, &final_global));
+  if (final_global.size() != global_.size()) {
+    return InternalError("the coordinator's final state has " +
+                         std::to_string(final_global.size()) + " floats; the model has " +
+                         std::to_string(global_.size()));
+  }
+  global_ = std::move(final_global);
+  round_ = options_.rounds;
+  FederatedResult result;
+  result.state_size = static_cast<int64_t>(global_.size());
+  result.final_state_hash = StateHash(global_model());
+  result.final_test_accuracy = result.final_test_loss = kNaN;
+  return result;
+}
+
+StatusOr<FederatedResult> FederatedEngine::RunRounds(const RoundCallback& on_round,
+                                                     int64_t until_round) {
   const int64_t until = until_round < 0 ? options_.rounds : std::min(until_round, options_.rounds);
   FederatedResult result;
   if (round_ == 0 && !options_.checkpoint_path.empty()) {

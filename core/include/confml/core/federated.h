@@ -52,6 +52,8 @@
 
 namespace confml {
 
+class ClientExecutor;
+
 struct FederatedOptions {
   int64_t rounds = 10;             // >= 1.
   int64_t clients_per_round = 10;  // In [1, number of clients].
@@ -68,6 +70,55 @@ struct FederatedOptions {
   // True when every transfer goes through an attested channel: host events
   // then carry no plaintext payload (the host sees ciphertext only).
   bool transport_encrypted = false;
+  // Where the round's clients train. Null (the default): on this process's
+  // worker pool. A scale-out backend (scaleout/mpi_executor.h) deals them to
+  // other processes; results are the same either way.
+  std::shared_ptr<ClientExecutor> executor;
+};
+
+// One client's local training as it comes back to the runtime.
+struct ClientTrainResult {
+  ClientUpdate update;        // Delta from the round's global state; client_id, num_samples set.
+  double loss_sum = 0.0;      // Sum over local steps of (batch loss * batch size).
+  int64_t samples_seen = 0;   // Samples over all local steps.
+  double train_seconds = 0.0;
+};
+
+// Trains `clients` on this process's worker pool from `global` (the round's
+// global state); (*results)[i] is clients[i]'s. The error of the first
+// failing client in schedule order.
+using LocalTrainFn =
+    std::function<Status(const std::vector<ClientContext>& clients,
+                         const std::vector<float>& global, std::vector<ClientTrainResult>* results)>;
+
+// The seam between the engine and a scale-out backend: WHERE a round's
+// clients train. The engine (on the coordinating process) keeps sampling,
+// hooks other than ClientTrainingData, aggregation, evaluation and
+// checkpoints; the executor only decides which process trains which client.
+// Because a client's training depends only on (global state, seed, round,
+// client id, data), results do not depend on the executor.
+//
+// Protocol seen from the engine: on the coordinator, Run calls TrainRound
+// once per round and EndRun once when the run fails or completes (not after a
+// Run stopped early by `until_round`). On any other process Run calls Serve
+// only. Not thread-safe: called from the thread running Run.
+class ClientExecutor {
+ public:
+  virtual ~ClientExecutor() = default;
+  // True on the process that runs the rounds; false on a worker process.
+  virtual bool coordinator() const = 0;
+  // Coordinator: trains the round's participating `clients` (slot order) from
+  // `global` and fills (*results)[i] for clients[i]. `work[i]` is clients[i]'s
+  // partition size, for balancing. `local` trains any subset here.
+  virtual Status TrainRound(const std::vector<ClientContext>& clients,
+                            const std::vector<int64_t>& work, const std::vector<float>& global,
+                            const LocalTrainFn& local, std::vector<ClientTrainResult>* results) = 0;
+  // Coordinator: the run ended with `status`; `global` is the final state.
+  virtual void EndRun(const Status& status, const std::vector<float>& global) = 0;
+  // Worker: trains what the coordinator asks through `local` until it ends the
+  // run; then *final_global is the coordinator's final state. Returns the
+  // coordinator's error when the run failed there.
+  virtual Status Serve(const LocalTrainFn& local, std::vector<float>* final_global) = 0;
 };
 
 // The rounds-independent part of a run. `train` and `test` are borrowed and
@@ -83,6 +134,10 @@ struct FederatedSetup {
   // The runtime's root dataset (indices into *train), used only when the
   // aggregator wants_server_update() (FLTrust); trained like a client.
   std::vector<int64_t> root_indices;
+  // Empty: the model's seeded initialisation. Otherwise the global state to
+  // start from (e.g. a converged clean run's, to attack a trained model);
+  // must have the model's flat size. Part of the config hash.
+  std::vector<float> initial_state;
 };
 
 struct FederatedResult {
@@ -114,6 +169,10 @@ class FederatedEngine {
   // when corrupt), then runs rounds up to `until_round` (-1: options.rounds).
   // A client whose loss turns non-finite fails the run with
   // FailedPrecondition naming the round and client.
+  // With a worker-process executor (options.executor, coordinator() false),
+  // Run only serves the coordinator's rounds and returns once it ends the run:
+  // the result then holds the final global model (hash and size) and no
+  // per-round metrics; nothing is checkpointed.
   StatusOr<FederatedResult> Run(const RoundCallback& on_round = {}, int64_t until_round = -1);
 
   const std::vector<float>& global_state() const { return global_; }
@@ -138,6 +197,11 @@ class FederatedEngine {
   Status Init();
   Status Restore();
   Status RunRound(int64_t round, RoundMetrics* metrics);
+  StatusOr<FederatedResult> RunRounds(const RoundCallback& on_round, int64_t until_round);
+  StatusOr<FederatedResult> ServeRounds();
+  // Trains `clients` from `global` on the worker pool (the LocalTrainFn).
+  Status TrainClients(const std::vector<ClientContext>& clients, const std::vector<float>& global,
+                      std::vector<ClientTrainResult>* results);
   Status EvaluateGlobal(double* loss, double* accuracy);
   // The runtime trains the global model on setup_.root_indices (FLTrust).
   Status TrainServerUpdate(Seed seed, std::vector<float>* update);

@@ -38,6 +38,18 @@ StatusOr<Partition> PartitionDirichlet(const std::vector<int64_t>& labels, int64
 StatusOr<Partition> PartitionShards(const std::vector<int64_t>& labels, int64_t num_clients,
                                     int64_t shards_per_client, Seed seed);
 
+// Fang et al., "Local Model Poisoning Attacks to Byzantine-Robust Federated
+// Learning" (USENIX Security 2020, Section 5.1): the clients form
+// num_classes equal groups (group g = clients [g*k, (g+1)*k), k =
+// num_clients / num_classes); a sample of label l goes to group l with
+// probability q and to each other group with probability (1-q)/(C-1); within
+// its group it goes to a uniformly random client. q = 1/C is IID; larger q is
+// more skewed. With few samples a client may receive none. InvalidArgument
+// for q outside (0, 1], num_clients not a multiple of num_classes (fewer
+// than two classes), or labels outside [0, num_classes).
+StatusOr<Partition> PartitionFang(const std::vector<int64_t>& labels, int64_t num_classes,
+                                  int64_t num_clients, double q, Seed seed);
+
 // Label histogram of each client: result[client][class]. Indices or labels
 // out of range are not counted.
 std::vector<std::vector<int64_t>> PartitionLabelCounts(const Partition& partition,

@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@
 #include "confml/experiments/config.h"
 #include "confml/experiments/parties.h"
 #include "confml/experiments/results.h"
+
+namespace confml {
+class ClientExecutor;  // confml/core/federated.h
+}  // namespace confml
 
 namespace confml::experiments {
 
@@ -63,6 +68,9 @@ struct RunOptions {
   // the same configuration (FailedPrecondition otherwise); federated.rounds,
   // workers, eval_every and checkpoint_every may differ. Default empty.
   std::string resume_dir;
+  // Kind federated only: where the round's clients train (FederatedOptions::
+  // executor); null, the default, trains them in this process.
+  std::shared_ptr<ClientExecutor> client_executor;
 };
 
 // One federated round (kind federated).

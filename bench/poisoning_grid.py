@@ -1,0 +1,262 @@
+#!/usr/bin/python3
+"""The poisoning acceptance grid of issues 8 and 5 (docs/attacks/poisoning.md).
+
+For every seed, one clean FedAvg run (experiments/attacks/poison_clean.yaml)
+trains the start model; then every attack config
+experiments/attacks/poison_<attack>.yaml (plus `none`, the clean config
+continued) runs against every aggregator for a few rounds from that model
+(federated.initial_model), with the attack active from the first of them.
+Each cell is one ordinary `confml run`; its numbers come only from that run.
+Prints a Markdown table of test error (mean +- standard deviation over the
+seeds) and writes grid.csv and grid.md in --out.
+
+  /usr/bin/python3 bench/poisoning_grid.py --confml build/h3/experiments/confml \\
+      --out /tmp/poison_grid --train-limit 6000 --test-limit 2000
+"""
+import argparse
+import csv
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(ROOT, "experiments", "attacks")
+
+ATTACKS = ["label_flip", "targeted_injection", "backdoor", "sign_flip", "gaussian_noise",
+           "scaling", "alie", "fang_krum", "fang_trimmed_mean", "min_max", "min_sum"]
+# n = 100 updates a round, c = 20 malicious: the rules that take the number of
+# Byzantine clients get f = c (as Fang et al. do); trimmed mean trims c/n.
+AGGREGATORS = {
+    "fedavg": {"name": "fedavg"},
+    "median": {"name": "median"},
+    "trimmed_mean": {"name": "trimmed_mean", "beta": 0.2},
+    "krum": {"name": "krum", "f": 20},
+    "multi_krum": {"name": "multi_krum", "f": 20},
+    "bulyan": {"name": "bulyan", "f": 20},
+    "geometric_median": {"name": "geometric_median"},
+    "norm_clipping": {"name": "norm_clipping"},
+    "centered_clipping": {"name": "centered_clipping"},
+    "fltrust": {"name": "fltrust"},
+    "flame": {"name": "flame"},
+}
+MAIN = ["fedavg", "median", "trimmed_mean", "krum"]
+EXTRA = ["multi_krum", "bulyan", "geometric_median", "norm_clipping", "centered_clipping",
+         "fltrust", "flame"]
+
+
+class NotRun(Exception):
+    pass
+
+
+def run_confml(confml, config_path, log_path, cached_only=False):
+    # A finished cell of an interrupted grid (same --out) is read back, not rerun.
+    stdout = None
+    if os.path.exists(log_path):
+        with open(log_path) as f:
+            text = f.read()
+        if "final test accuracy:" in text and "run folder:" in text:
+            stdout, seconds = text, float("nan")
+    if stdout is None and cached_only:
+        raise NotRun(config_path)
+    if stdout is None:
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        t0 = time.time()
+        p = subprocess.run([confml, "run", config_path, "--progress=none"], capture_output=True,
+                           text=True, env=env)
+        with open(log_path, "w") as f:
+            f.write(p.stdout + p.stderr)
+        if p.returncode != 0:
+            raise RuntimeError(f"confml run {config_path} failed: {p.stderr.strip()}")
+        stdout, seconds = p.stdout, time.time() - t0
+    out = {"seconds": seconds}
+    for line in stdout.splitlines():
+        m = re.match(r"^(attack\.[a-z_]+|final test accuracy): (\S+)$", line)
+        if m:
+            out[m.group(1)] = float(m.group(2))
+        m = re.match(r"^run folder: (.+)$", line)
+        if m:
+            out["run_dir"] = m.group(1)
+    return out
+
+
+def cell_config(base, seed, args, out_dir, initial_model=None, aggregator=None, rounds=None):
+    with open(os.path.join(CONFIGS, base)) as f:
+        c = yaml.safe_load(f)
+    if aggregator:  # one run folder name per cell, so parallel cells never collide
+        c["experiment"]["name"] += "-" + aggregator
+    c["experiment"]["seed"] = seed
+    c["experiment"]["output_dir"] = os.path.join(out_dir, "runs")
+    c["dataset"]["train_limit"] = args.train_limit
+    c["dataset"]["test_limit"] = args.test_limit
+    if rounds is not None:
+        c["federated"]["rounds"] = rounds
+    c["federated"]["eval_every"] = 0
+    if initial_model:
+        c["federated"]["initial_model"] = initial_model
+    if aggregator:
+        c["aggregator"] = dict(AGGREGATORS[aggregator])
+    if "attack" in c:
+        c["attack"]["start_round"] = 1
+        if c["attack"]["name"] == "backdoor":
+            c["attack"]["attack_rounds"] = [1]
+    return c
+
+
+def stats(values):
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return float("nan"), float("nan")
+    m = sum(values) / len(values)
+    if len(values) < 2:
+        return m, float("nan")
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def fmt(values):
+    m, s = stats(values)
+    if math.isnan(m):
+        return "-"
+    return f"{m:.3f}" if math.isnan(s) else f"{m:.3f} ± {s:.3f}"
+
+
+def table(rows, attacks, aggs):
+    lines = ["| attack | " + " | ".join(aggs) + " |", "|---" * (len(aggs) + 1) + "|"]
+    for a in attacks:
+        cells = []
+        for g in aggs:
+            sel = [r for r in rows if r["attack"] == a and r["aggregator"] == g]
+            text = fmt([r["test_error"] for r in sel])
+            if a == "targeted_injection":
+                text += f" (success {fmt([r['success_rate'] for r in sel])})"
+            if a == "backdoor":
+                text += (f" (backdoor {fmt([r['success_rate_after_attack'] for r in sel])}, "
+                         f"main acc {fmt([r['test_accuracy_after_attack'] for r in sel])} "
+                         "right after)")
+            cells.append(text)
+        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render(rows, attacks, main_aggs, extra_aggs):
+    def seeds_of(aggs):
+        return ",".join(str(int(s)) for s in sorted({r["seed"] for r in rows
+                                                      if r["aggregator"] in aggs}))
+    md = []
+    if main_aggs:
+        md += ["Test error of the final model; mean ± standard deviation over seeds " +
+               seeds_of(main_aggs) + ".", "", table(rows, attacks, main_aggs), ""]
+    if extra_aggs:
+        extra_attacks = [a for a in attacks
+                         if any(r["attack"] == a and r["aggregator"] in extra_aggs for r in rows)]
+        md += ["Other robust aggregators, seeds " + seeds_of(extra_aggs) + ":", "",
+               table(rows, extra_attacks, extra_aggs), ""]
+    return "\n".join(md)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--confml", default=os.path.join(ROOT, "build", "experiments", "confml"))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--extra-seeds", default="1", help="seeds of the other robust aggregators")
+    ap.add_argument("--train-limit", type=int, default=6000)
+    ap.add_argument("--test-limit", type=int, default=2000)
+    ap.add_argument("--warmup-rounds", type=int, default=30, help="rounds of the clean run")
+    ap.add_argument("--attack-rounds", type=int, default=3, help="attacked rounds per cell")
+    ap.add_argument("--attacks", default=",".join(ATTACKS))
+    ap.add_argument("--aggregators", default=",".join(MAIN))
+    ap.add_argument("--extra-aggregators", default=",".join(EXTRA))
+    ap.add_argument("--jobs", type=int, default=1, help="cells run at once (each one thread)")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="tabulate the finished cells of --out; run nothing, skip the rest")
+    ap.add_argument("--render", nargs="+", metavar="CSV",
+                    help="only print the tables of finished grid.csv files (no runs)")
+    args = ap.parse_args()
+    if args.render:
+        rows = []
+        for path in args.render:
+            with open(path) as f:
+                for r in csv.DictReader(f):
+                    for k in r:
+                        if k not in ("attack", "aggregator"):
+                            r[k] = float(r[k])
+                    rows.append(r)
+        present = {r["attack"] for r in rows}
+        aggs = [a for a in AGGREGATORS if any(r["aggregator"] == a for r in rows)]
+        print(render(rows, [a for a in ["none"] + ATTACKS if a in present],
+                     [a for a in MAIN if a in aggs], [a for a in EXTRA if a in aggs]))
+        return 0
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    extra_seeds = [int(s) for s in args.extra_seeds.split(",") if s]
+    attacks = ["none"] + [a for a in args.attacks.split(",") if a]
+    main_aggs = [a for a in args.aggregators.split(",") if a]
+    extra_aggs = [a for a in args.extra_aggregators.split(",") if a]
+    os.makedirs(os.path.join(args.out, "cells"), exist_ok=True)
+
+    clean = {}
+    for seed in sorted(set(seeds) | set(extra_seeds)):
+        path = os.path.join(args.out, "cells", f"clean-s{seed}.yaml")
+        with open(path, "w") as f:
+            yaml.safe_dump(cell_config("poison_clean.yaml", seed, args, args.out,
+                                       rounds=args.warmup_rounds), f)
+        r = run_confml(args.confml, path, path[:-5] + ".log", args.cached_only)
+        clean[seed] = r
+        print(f"clean seed {seed}: accuracy {r['final test accuracy']:.4f} "
+              f"({r['seconds']:.0f} s) -> {r['run_dir']}", flush=True)
+
+    plan = [(a, g, s) for a in attacks for g in main_aggs for s in seeds]
+    plan += [(a, g, s) for a in attacks for g in extra_aggs for s in extra_seeds]
+
+    def run_cell(item):
+        attack, agg, seed = item
+        base = "poison_clean.yaml" if attack == "none" else f"poison_{attack}.yaml"
+        path = os.path.join(args.out, "cells", f"{attack}-{agg}-s{seed}.yaml")
+        with open(path, "w") as f:
+            yaml.safe_dump(cell_config(base, seed, args, args.out, clean[seed]["run_dir"], agg,
+                                       args.attack_rounds), f)
+        try:
+            r = run_confml(args.confml, path, path[:-5] + ".log", args.cached_only)
+        except NotRun:
+            return None
+        return {"attack": attack, "aggregator": agg, "seed": seed,
+                "test_error": 1.0 - r["final test accuracy"],
+                "clean_start_error": 1.0 - clean[seed]["final test accuracy"],
+                "success_rate": r.get("attack.success_rate", float("nan")),
+                "success_rate_after_attack": r.get("attack.success_rate_after_attack",
+                                                   float("nan")),
+                "test_accuracy_after_attack": r.get("attack.test_accuracy_after_attack",
+                                                    float("nan")),
+                "seconds": r["seconds"]}
+
+    rows = []
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for i, row in enumerate(pool.map(run_cell, plan)):
+            if row is None:
+                continue
+            rows.append(row)
+            print(f"[{i + 1}/{len(plan)}] {row['attack']} x {row['aggregator']} seed "
+                  f"{row['seed']}: error {row['test_error']:.4f} ({row['seconds']:.0f} s)",
+                  flush=True)
+            with open(os.path.join(args.out, "grid.csv"), "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(row.keys()))
+                w.writeheader()
+                w.writerows(rows)
+
+    text = render(rows, attacks, main_aggs, extra_aggs)
+    md = [text, "Clean start models (FedAvg, %d rounds): test error %s" %
+          (args.warmup_rounds, fmt([1.0 - clean[s]["final test accuracy"] for s in seeds]))]
+    text = "\n".join(md) + "\n"
+    with open(os.path.join(args.out, "grid.md"), "w") as f:
+        f.write(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

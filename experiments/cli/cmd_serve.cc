@@ -1,0 +1,213 @@
+// confml serve verifier|runtime|model-provider [...] and confml device [...]:
+// the Islet roles as separate processes over gRPC with attested TLS
+// (net/; built with -DCONFML_WITH_GRPC=ON). See docs/scaleout.md.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "commands.h"
+
+#ifdef CONFML_WITH_GRPC
+#include <atomic>
+
+#include "confml/net/net.h"
+#endif
+
+namespace confml::cli {
+namespace {
+
+constexpr char kServeUsage[] =
+    "usage: confml serve verifier --config CONFIG --cert-out FILE [--listen ADDR] [common]\n"
+    "       confml serve runtime --config CONFIG --verifier ADDR --verifier-cert FILE [--listen "
+    "ADDR]\n"
+    "             [--devices N] [--min-clients K] [--round-timeout S] [--max-retries R]\n"
+    "             [--checkpoint FILE] [--results FILE] [--max-message-bytes B] [--linger S] "
+    "[common]\n"
+    "       confml serve model-provider --config CONFIG --verifier ADDR --verifier-cert FILE\n"
+    "             --runtime ADDR [--chunk-bytes B] [common]\n"
+    "       confml device --config CONFIG --runtime ADDR --verifier ADDR --verifier-cert FILE\n"
+    "             [--index I --of N | --words w1,w2] [--chunk-bytes B] [--connect-timeout S] "
+    "[common]\n"
+    "common: --name NAME  --log FILE  --ready-file FILE (servers: gets host:port)\n"
+    "        --component MODULE=CONFIG (extra code in this party's Program, e.g. "
+    "attacks=exfiltrate_inputs)\n";
+
+#ifdef CONFML_WITH_GRPC
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop.store(true); }
+
+struct Args {
+  std::string role;
+  net::VerifierOptions verifier;
+  net::RuntimeOptions runtime;
+  net::ModelProviderOptions provider;
+  net::DeviceOptions device;
+};
+
+int Usage(const std::string& why) {
+  std::fprintf(stderr, "confml: %s\n%s", why.c_str(), kServeUsage);
+  return kExitUsage;
+}
+
+bool ToDouble(std::string_view v, double* out) {
+  char* end = nullptr;
+  std::string s(v);
+  *out = std::strtod(s.c_str(), &end);
+  return !s.empty() && end && *end == '\0';
+}
+bool ToInt(std::string_view v, int64_t* out) {
+  char* end = nullptr;
+  std::string s(v);
+  *out = std::strtoll(s.c_str(), &end, 10);
+  return !s.empty() && end && *end == '\0';
+}
+
+std::vector<std::string> Split(std::string_view v) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= v.size()) {
+    size_t comma = v.find(',', start);
+    if (comma == std::string_view::npos) comma = v.size();
+    if (comma > start) out.emplace_back(v.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+// Parses the flags of every role into every role's options (each role
+// ignores what it does not use, but an unknown flag is an error).
+int Parse(int argc, char** argv, Args* a) {
+  net::CommonOptions common;
+  net::VerifierLink link;
+  std::string listen, ready;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    auto value = [&](std::string_view* out) {
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    std::string_view v;
+    int64_t n = 0;
+    double d = 0;
+    if (arg == "--config" && value(&v)) {
+      common.config_path = v;
+    } else if (arg == "--name" && value(&v)) {
+      common.name = v;
+    } else if (arg == "--log" && value(&v)) {
+      common.log_path = v;
+    } else if (arg == "--component" && value(&v)) {
+      size_t eq = v.find('=');
+      if (eq == std::string_view::npos || eq == 0) return Usage("--component needs MODULE=CONFIG");
+      common.extra_components.push_back(
+          {std::string(v.substr(0, eq)), std::string(v.substr(eq + 1))});
+    } else if (arg == "--verifier" && value(&v)) {
+      link.verifier = v;
+    } else if (arg == "--verifier-cert" && value(&v)) {
+      link.verifier_cert = v;
+    } else if (arg == "--listen" && value(&v)) {
+      listen = v;
+    } else if (arg == "--ready-file" && value(&v)) {
+      ready = v;
+    } else if (arg == "--cert-out" && value(&v)) {
+      a->verifier.cert_out = v;
+    } else if (arg == "--runtime" && value(&v)) {
+      a->provider.runtime = a->device.runtime = v;
+    } else if (arg == "--devices" && value(&v) && ToInt(v, &n) && n > 0) {
+      a->runtime.expected_devices = n;
+    } else if (arg == "--min-clients" && value(&v) && ToInt(v, &n) && n > 0) {
+      a->runtime.min_clients = n;
+    } else if (arg == "--max-retries" && value(&v) && ToInt(v, &n) && n >= 0) {
+      a->runtime.max_retries = n;
+    } else if (arg == "--round-timeout" && value(&v) && ToDouble(v, &d) && d > 0) {
+      a->runtime.round_timeout_seconds = d;
+    } else if (arg == "--linger" && value(&v) && ToDouble(v, &d) && d >= 0) {
+      a->runtime.linger_seconds = d;
+    } else if (arg == "--checkpoint" && value(&v)) {
+      a->runtime.checkpoint = v;
+    } else if (arg == "--results" && value(&v)) {
+      a->runtime.results_out = v;
+    } else if (arg == "--max-message-bytes" && value(&v) && ToInt(v, &n) && n >= 1024) {
+      a->runtime.max_message_bytes = n;
+    } else if (arg == "--chunk-bytes" && value(&v) && ToInt(v, &n) && n > 0) {
+      a->runtime.chunk_bytes = a->provider.chunk_bytes = a->device.chunk_bytes = n;
+    } else if (arg == "--connect-timeout" && value(&v) && ToDouble(v, &d) && d > 0) {
+      a->provider.connect_timeout_seconds = a->device.connect_timeout_seconds = d;
+    } else if (arg == "--reconnect" && value(&v) && ToDouble(v, &d) && d > 0) {
+      a->device.reconnect_seconds = d;
+    } else if (arg == "--index" && value(&v) && ToInt(v, &n) && n >= 0) {
+      a->device.index = n;
+    } else if (arg == "--of" && value(&v) && ToInt(v, &n) && n > 0) {
+      a->device.count = n;
+    } else if (arg == "--words" && value(&v)) {
+      a->device.words = Split(v);
+    } else {
+      return Usage("bad or incomplete argument '" + std::string(arg) + "'");
+    }
+  }
+  static_cast<net::CommonOptions&>(a->verifier) = common;
+  static_cast<net::CommonOptions&>(a->runtime) = common;
+  static_cast<net::CommonOptions&>(a->provider) = common;
+  static_cast<net::CommonOptions&>(a->device) = common;
+  static_cast<net::VerifierLink&>(a->runtime) = link;
+  static_cast<net::VerifierLink&>(a->provider) = link;
+  static_cast<net::VerifierLink&>(a->device) = link;
+  if (!listen.empty()) a->verifier.listen = a->runtime.listen = listen;
+  a->verifier.ready_file = a->runtime.ready_file = ready;
+  return kExitOk;
+}
+
+int Finish(const Status& s) {
+  if (s.ok()) return kExitOk;
+  std::fprintf(stderr, "confml: %s\n", s.ToString().c_str());
+  if (s.code() == StatusCode::kInvalidArgument) return kExitUsage;
+  if (s.code() == StatusCode::kUnauthenticated || s.code() == StatusCode::kUnavailable) {
+    return kExitNegative;
+  }
+  return kExitFailure;
+}
+
+void InstallSignals() {
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+}
+#endif
+
+}  // namespace
+
+int ServeCommand(int argc, char** argv) {
+#ifndef CONFML_WITH_GRPC
+  std::fprintf(stderr, "confml: serve needs a build with -DCONFML_WITH_GRPC=ON\n");
+  return kExitUsage;
+#else
+  if (argc < 1) return Usage("serve needs a role: verifier, runtime or model-provider");
+  Args a;
+  a.role = argv[0];
+  if (int rc = Parse(argc - 1, argv + 1, &a); rc != kExitOk) return rc;
+  InstallSignals();
+  if (a.role == "verifier") return Finish(net::ServeVerifier(a.verifier, &g_stop));
+  if (a.role == "runtime") return Finish(net::ServeRuntime(a.runtime, &g_stop));
+  if (a.role == "model-provider") return Finish(net::RunModelProvider(a.provider, &g_stop));
+  return Usage("unknown role '" + a.role + "' (verifier, runtime, model-provider)");
+#endif
+}
+
+int DeviceCommand(int argc, char** argv) {
+#ifndef CONFML_WITH_GRPC
+  std::fprintf(stderr, "confml: device needs a build with -DCONFML_WITH_GRPC=ON\n");
+  return kExitUsage;
+#else
+  Args a;
+  if (int rc = Parse(argc, argv, &a); rc != kExitOk) return rc;
+  InstallSignals();
+  StatusOr<net::DeviceReport> r = net::RunDevice(a.device, &g_stop);
+  if (!r.ok()) return Finish(r.status());
+  for (const std::string& p : r->predictions) std::printf("%s\n", p.c_str());
+  std::printf("others_accuracy %.4f\n", r->others_accuracy);
+  return kExitOk;
+#endif
+}
+
+}  // namespace confml::cli

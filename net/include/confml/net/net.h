@@ -1,0 +1,140 @@
+// confml/net/net.h: confml's roles as separate OS processes talking gRPC over
+// TLS whose sessions are bound to attestation verdicts (RA-TLS style).
+//
+// Each process runs its role's Program in its own simulated realm (the sim
+// backend; every process of one deployment uses the same platform_seed, i.e.
+// the same simulated machine). Its TLS private key is generated inside that
+// realm; the realm's CCA token carries challenge = SHA-512(nonce || TLS
+// public key), where the nonce is a ticket signed by the verifier process;
+// the token, the ticket and the claimed role travel in an X.509 extension of
+// the party's self-signed certificate. During the TLS handshake each side
+// appraises the other's certificate with defenses::Verify and the signed
+// policy it fetched from the verifier: an unadmitted peer never completes the
+// handshake, so it gets no RPC served, and the failing finding is logged.
+//
+//   std::atomic<bool> stop{false};
+//   net::VerifierOptions v;  v.config_path = "experiments/islet/fl_words.yaml";
+//   v.listen = "127.0.0.1:0";  v.cert_out = "run/verifier.pem";  v.ready_file =
+//   "run/verifier.addr"; std::thread t([&] { Status s = net::ServeVerifier(v, &stop); });
+//   ...
+//   net::DeviceOptions d;  d.runtime = "127.0.0.1:5001";  d.verifier =
+//   *ReadFile("run/verifier.addr"); d.verifier_cert = "run/verifier.pem";  d.name = "device-1";
+//   d.index = 0;  d.count = 2; StatusOr<net::DeviceReport> r = net::RunDevice(d, &stop);
+//
+// Errors: Unavailable when a peer cannot be reached (or refused the
+// handshake) in time; Unauthenticated when an attested peer was refused;
+// InvalidArgument for bad options; the server loops log and keep serving on
+// a bad request. No gRPC or protobuf type appears in this header.
+// Thread safety: each function runs one role; `stop` may be set from a
+// signal handler or another thread to end it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "confml/core/program.h"
+#include "confml/core/status.h"
+
+namespace confml::net {
+
+// The protocol version this build speaks (confml.v1 messages' header).
+inline constexpr uint32_t kProtocolVersion = 1;
+
+// What every role process shares.
+struct CommonOptions {
+  // The experiment config (the Islet fl_words scenario): seed, words,
+  // rounds, the sim platform's parameters. Required.
+  std::string config_path;
+  // This party's name (the certificate's CN). Default: the role's name.
+  std::string name;
+  // Extra Program components, as `confml measure --component`: e.g.
+  // {"attacks", "exfiltrate_inputs"} deploys a runtime whose RIM the policy
+  // does not list.
+  std::vector<ProgramComponent> extra_components;
+  // Where to append the log (one line per event); empty: stderr only.
+  std::string log_path;
+};
+
+struct VerifierOptions : CommonOptions {
+  std::string listen = "127.0.0.1:0";  // port 0: the OS picks one
+  std::string cert_out;                // required: the certificate parties pin
+  std::string ready_file;              // optional: gets "host:port" once serving
+  int64_t ticket_ttl_seconds = 3600;   // tickets older than this are refused
+};
+// Serves until *stop. Builds the policy from the audited honest Programs
+// (device, runtime, model-provider) and the sim platform's CPAK, signs it
+// with a key generated in its realm, and serves tickets and the policy.
+Status ServeVerifier(const VerifierOptions& options, const std::atomic<bool>* stop);
+
+// How a party reaches and authenticates the verifier.
+struct VerifierLink {
+  std::string verifier;       // "host:port"
+  std::string verifier_cert;  // the pinned certificate file (ServeVerifier's cert_out)
+};
+
+struct RuntimeOptions : CommonOptions, VerifierLink {
+  std::string listen = "127.0.0.1:0";
+  std::string ready_file;
+  // Devices to wait for before round 0 (0: the config's two devices).
+  int64_t expected_devices = 0;
+  // A round closes with the updates it has when every device that is still
+  // taking part has sent one or this many seconds passed; devices that did
+  // not send are dropouts. It completes when at least min_clients updates
+  // arrived, else it is retried (at most max_retries times).
+  int64_t min_clients = 1;
+  double round_timeout_seconds = 60;
+  int64_t max_retries = 3;
+  // Optional: written after each round (magic, version, size; atomically by
+  // rename); if it exists at start, the run resumes from it.
+  std::string checkpoint;
+  // Optional: the run's record (JSON) written at the end.
+  std::string results_out;
+  // Largest message the server accepts, and largest model/update stream.
+  int64_t max_message_bytes = 4 << 20;
+  int64_t max_model_bytes = 64 << 20;
+  int64_t chunk_bytes = 4096;  // models stream to devices in chunks of this size
+  // After the last round, how long to keep serving the final model.
+  double linger_seconds = 30;
+};
+// Serves rounds until the last one is done (and lingers) or *stop.
+Status ServeRuntime(const RuntimeOptions& options, const std::atomic<bool>* stop);
+
+struct ModelProviderOptions : CommonOptions, VerifierLink {
+  std::string runtime;         // "host:port"
+  int64_t chunk_bytes = 4096;  // models stream in chunks of this size
+  double connect_timeout_seconds = 60;
+};
+// Creates the word model, releases it to the attested runtime in chunks and
+// checks the acknowledged byte count; returns when acknowledged.
+Status RunModelProvider(const ModelProviderOptions& options, const std::atomic<bool>* stop);
+
+struct DeviceOptions : CommonOptions, VerifierLink {
+  std::string runtime;  // "host:port"
+  // Which share of the config's words this device types: with count 2,
+  // device 0 has flow.user_words and device 1 flow.other_device_words; with
+  // more, both lists are dealt round robin. Ignored when `words` is set.
+  int64_t index = 0;
+  int64_t count = 2;
+  std::vector<std::string> words;
+  int64_t chunk_bytes = 4096;
+  double connect_timeout_seconds = 60;
+  // How long to keep retrying an unreachable runtime (e.g. being restarted).
+  double reconnect_seconds = 300;
+};
+
+struct DeviceReport {
+  std::vector<std::string> own_words;
+  int64_t rounds_trained = 0;
+  // "abo -> about" per word of the other devices (the final global model's
+  // completions from 3 letters), and how many were right.
+  std::vector<std::string> predictions;
+  double others_accuracy = 0;
+  double own_accuracy = 0;
+};
+// Trains one round at a time until the runtime publishes the final model,
+// then completes the other devices' words with it.
+StatusOr<DeviceReport> RunDevice(const DeviceOptions& options, const std::atomic<bool>* stop);
+
+}  // namespace confml::net

@@ -1,0 +1,120 @@
+// Private to confml::net: chunked model streams, protocol version checks,
+// and the word model every role process shares.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "confml/core/dataset.h"
+#include "confml/core/model.h"
+#include "confml/core/seed.h"
+#include "confml/core/status.h"
+#include "net_internal.h"
+
+namespace confml::net::internal {
+
+// Largest chunk a stream may carry, whatever the sender chose.
+inline constexpr size_t kMaxChunkBytes = 1 << 20;
+
+inline Status CheckProtocolVersion(const confml::v1::Header& h, const std::string& rpc) {
+  if (h.protocol_version() == kProtocolVersion) return OkStatus();
+  return FailedPreconditionError(rpc + ": protocol version " +
+                                 std::to_string(h.protocol_version()) + ", this build speaks " +
+                                 std::to_string(kProtocolVersion));
+}
+
+struct ReceivedModel {
+  int64_t round = 0;
+  bool final = false;
+  int64_t num_samples = 0;
+  uint64_t bytes = 0;
+  int64_t chunks = 0;
+  std::vector<float> values;
+};
+
+// Reads a chunked model stream: the first chunk's header and declared size
+// are checked before anything is buffered, every chunk is bounded, and the
+// chunks must add up to exactly the declared size.
+template <typename Reader>
+StatusOr<ReceivedModel> ReceiveModel(Reader* reader, int64_t max_bytes, const std::string& what) {
+  ReceivedModel out;
+  confml::v1::ModelChunk chunk;
+  if (!reader->Read(&chunk)) return InvalidArgumentError(what + ": empty stream");
+  CONFML_RETURN_IF_ERROR(CheckProtocolVersion(chunk.header(), what));
+  const uint64_t declared = chunk.total_bytes();
+  if (declared > static_cast<uint64_t>(max_bytes)) {
+    return ResourceExhaustedError(what + ": declares " + std::to_string(declared) +
+                                  " bytes, the limit is " + std::to_string(max_bytes));
+  }
+  if (declared == 0 || declared % sizeof(float) != 0) {
+    return InvalidArgumentError(what + ": declares " + std::to_string(declared) +
+                                " bytes, not a positive number of float32 values");
+  }
+  out.round = chunk.round();
+  out.final = chunk.final();
+  out.num_samples = chunk.num_samples();
+  std::string data;
+  data.reserve(declared);
+  do {
+    if (chunk.data().size() > kMaxChunkBytes) {
+      return ResourceExhaustedError(what + ": a chunk of " + std::to_string(chunk.data().size()) +
+                                    " bytes exceeds the chunk limit " +
+                                    std::to_string(kMaxChunkBytes));
+    }
+    if (data.size() + chunk.data().size() > declared) {
+      return InvalidArgumentError(what + ": more bytes than the " + std::to_string(declared) +
+                                  " declared");
+    }
+    data += chunk.data();
+    ++out.chunks;
+  } while (reader->Read(&chunk));
+  if (data.size() != declared) {
+    return InvalidArgumentError(what + ": " + std::to_string(data.size()) + " bytes of the " +
+                                std::to_string(declared) + " declared arrived");
+  }
+  out.bytes = data.size();
+  out.values.resize(data.size() / sizeof(float));
+  std::memcpy(out.values.data(), data.data(), data.size());
+  return out;
+}
+
+// Streams `values` in chunks of `chunk_bytes`; the first chunk carries the
+// header and metadata.
+template <typename Writer>
+Status SendModel(Writer* writer, const std::vector<float>& values, int64_t round, bool final,
+                 int64_t num_samples, int64_t chunk_bytes) {
+  const size_t total = values.size() * sizeof(float);
+  const size_t step =
+      static_cast<size_t>(std::max<int64_t>(1, std::min<int64_t>(chunk_bytes, kMaxChunkBytes)));
+  const char* p = reinterpret_cast<const char*>(values.data());
+  size_t at = 0;
+  do {
+    confml::v1::ModelChunk chunk;
+    if (at == 0) {
+      chunk.mutable_header()->set_protocol_version(kProtocolVersion);
+      chunk.set_round(round);
+      chunk.set_final(final);
+      chunk.set_total_bytes(total);
+      chunk.set_num_samples(num_samples);
+    }
+    const size_t n = std::min(step, total - at);
+    chunk.set_data(std::string(p + at, n));
+    at += n;
+    if (!writer->Write(chunk))
+      return UnavailableError("the stream closed after " + std::to_string(at - n) + " bytes");
+  } while (at < total);
+  return OkStatus();
+}
+
+// Islet's SimpleRNN(28) word model (the same architecture flows.cc uses).
+inline StatusOr<ModelPtr> WordModel(Seed seed) {
+  ModelContext ctx;
+  ctx.input_shape = {kWordContext, kWordAlphabetSize};
+  ctx.num_classes = kWordAlphabetSize;
+  return CreateModel("char_rnn", {{"hidden", int64_t{28}}}, ctx, seed);
+}
+
+}  // namespace confml::net::internal
