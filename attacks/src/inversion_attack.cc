@@ -370,6 +370,10 @@ ComponentSpec MakeSpec(const std::string& name, const std::string& doc, int64_t 
     params.push_back(Param::Bool("signed", true, "Adam on the sign of the gradient."));
     params.push_back(
         Param::Bool("lr_decay", true, "Decay lr by 0.1 at 3/8, 5/8 and 7/8 of the iterations."));
+    params.push_back(Param::Bool(
+        "normalized_coordinates", false,
+        "Optimise, take TV and box the images in the data's normalised coordinates (per-channel "
+        "mean and standard deviation), as Geiping et al.'s code does; helps ReLU models."));
   } else {
     params.push_back(Param::Int("lbfgs_max_iter", 20,
                                 "Inner iterations per L-BFGS step (torch.optim.LBFGS default, "
@@ -405,6 +409,7 @@ Status AddAttack(const std::string& name, InversionMethod method, const std::str
           s.options.tv_weight = p.Double("tv_weight");
           s.options.signed_gradients = p.Bool("signed");
           s.options.lr_decay = p.Bool("lr_decay");
+          s.options.normalized_coordinates = p.Bool("normalized_coordinates");
         } else {
           s.options.lbfgs_max_iter = p.Int("lbfgs_max_iter");
         }

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace confml::experiments::testing {
@@ -49,8 +50,10 @@ struct CliResult {
   std::string err;
 };
 
-// Runs `confml args...` with stdout and stderr captured to files in `dir`.
-inline CliResult RunConfml(const std::vector<std::string>& args, const std::string& dir) {
+// Runs the program argv[0] with stdout and stderr captured to files in `dir`,
+// after setting the environment variables `env` (name, value) in the child.
+inline CliResult RunProgram(std::vector<std::string> argv_s, const std::string& dir,
+                            const std::vector<std::pair<std::string, std::string>>& env = {}) {
   const std::string out_path = dir + "/stdout.txt", err_path = dir + "/stderr.txt";
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -58,8 +61,7 @@ inline CliResult RunConfml(const std::vector<std::string>& args, const std::stri
     int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(out, 1);
     ::dup2(err, 2);
-    std::vector<std::string> argv_s = {ConfmlBinary()};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
     std::vector<char*> argv;
     for (std::string& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -73,6 +75,13 @@ inline CliResult RunConfml(const std::vector<std::string>& args, const std::stri
   r.out = ReadAll(out_path);
   r.err = ReadAll(err_path);
   return r;
+}
+
+// Runs `confml args...` with stdout and stderr captured to files in `dir`.
+inline CliResult RunConfml(const std::vector<std::string>& args, const std::string& dir) {
+  std::vector<std::string> argv = {ConfmlBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProgram(std::move(argv), dir);
 }
 
 inline int CountLines(const std::string& s) {

@@ -18,18 +18,15 @@
 #include <thread>
 #include <vector>
 
+#include "../experiments/test_util.h"
+
 namespace confml::net::testing {
 
-inline std::string ConfmlBinary() { return std::string(CONFML_BINARY_DIR) + "/experiments/confml"; }
+using experiments::testing::ConfmlBinary;
+using experiments::testing::ReadAll;
+
 inline std::string FlWordsConfig() {
   return std::string(CONFML_SOURCE_DIR) + "/experiments/islet/fl_words.yaml";
-}
-
-inline std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 class Cluster {

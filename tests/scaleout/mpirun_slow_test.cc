@@ -2,10 +2,6 @@
 // ends with the final model of the single-process run (FedAvg and a robust
 // aggregator; clients that do not divide evenly over the ranks), only rank 0
 // writes, and errors are printed once with a non-zero exit.
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -15,22 +11,19 @@
 #include <vector>
 
 #include "../../experiments/src/federated_runner.h"
+#include "../experiments/test_util.h"
 
 namespace confml::scaleout {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string Confml() { return std::string(CONFML_BINARY_DIR) + "/experiments/confml"; }
+using experiments::testing::ConfmlBinary;
+using experiments::testing::ReadAll;
+using MpiRun = experiments::testing::CliResult;
+
 std::string Config(const std::string& name) {
   return std::string(CONFML_SOURCE_DIR) + "/experiments/" + name;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 int Count(const std::string& text, const std::string& what) {
@@ -38,11 +31,6 @@ int Count(const std::string& text, const std::string& what) {
   for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
   return n;
 }
-
-struct MpiRun {
-  int exit_code = -1;
-  std::string out, err;
-};
 
 class MpirunTest : public ::testing::Test {
  protected:
@@ -60,37 +48,18 @@ class MpirunTest : public ::testing::Test {
   // files. Root needs OpenMPI's explicit consent; --oversubscribe lets 3
   // ranks share 2 cores.
   MpiRun Exec(int ranks, const std::vector<std::string>& args) {
-    const std::string out_path = dir_ + "/stdout.txt", err_path = dir_ + "/stderr.txt";
     std::vector<std::string> a;
     if (ranks > 0) {
       a = {CONFML_MPIEXEC, "--oversubscribe", "-np", std::to_string(ranks)};
     }
-    a.push_back(Confml());
+    a.push_back(ConfmlBinary());
     a.push_back("run");
     a.insert(a.end(), args.begin(), args.end());
     a.push_back("--progress=none");
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(out, 1);
-      ::dup2(err, 2);
-      ::setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-      ::setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-      ::setenv("OMP_NUM_THREADS", "1", 1);
-      std::vector<char*> argv;
-      for (std::string& s : a) argv.push_back(s.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    MpiRun r;
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = ReadAll(out_path);
-    r.err = ReadAll(err_path);
-    return r;
+    return experiments::testing::RunProgram(std::move(a), dir_,
+                                            {{"OMPI_ALLOW_RUN_AS_ROOT", "1"},
+                                             {"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"},
+                                             {"OMP_NUM_THREADS", "1"}});
   }
 
   // The final-model hash of a run into `out_dir`, which must hold exactly one
