@@ -190,3 +190,17 @@ class ClassTable:
     def names(self) -> list:
         self.refresh()
         return sorted(self._classes)
+
+    def module_hooks(self, module_globals: dict):
+        """The module's ``__getattr__`` and ``__dir__`` over these classes."""
+        def getattr_(attr: str):
+            cls = self.get(attr)
+            if cls is None:
+                raise AttributeError(f"module {self._module!r} has no attribute {attr!r}")
+            return cls
+
+        def dir_():
+            self.refresh()
+            return sorted(set(module_globals) | set(self._all))
+
+        return getattr_, dir_

@@ -99,16 +99,7 @@ def invert(attack: Union[AttackComponent, str], global_state: Any, update: Any, 
         int(seed))
 
 
-def __getattr__(attr: str):
-    cls = _table.get(attr)
-    if cls is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
-    return cls
-
-
-def __dir__():
-    _table.refresh()
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _table.module_hooks(globals())
 
 
 _table.refresh()

@@ -205,46 +205,13 @@ StatusOr<AggregatorPtr> InstantiatePython(const std::string& name, const ParamSe
 
 void RegisterPythonAggregator(const std::string& name, py::object cls, py::object params,
                               py::object doc) {
-  py::object base = py::module_::import("confml._confml").attr("Aggregator");
-  if (!PyType_Check(cls.ptr()) || PyObject_IsSubclass(cls.ptr(), base.ptr()) != 1) {
-    PyErr_Clear();
-    ThrowStatus(InvalidArgumentError("register_aggregator('" + name +
-                                     "'): cls must be a subclass of confml.Aggregator"));
-  }
-  if (name.empty()) ThrowStatus(InvalidArgumentError("register_aggregator: empty name"));
-  // The built-ins first, so a Python class cannot take a built-in's name and
-  // make the runner's later registration fail on the clash.
   ThrowIfError(experiments::RegisterAllComponents());
-  ComponentSpec spec{"aggregator", name, "", {}};
-  if (!doc.is_none()) {
-    spec.doc = py::cast<std::string>(doc);
-  } else if (py::hasattr(cls, "__doc__") && !cls.attr("__doc__").is_none()) {
-    spec.doc =
-        py::cast<std::string>(py::module_::import("inspect").attr("cleandoc")(cls.attr("__doc__")));
-  }
-  if (spec.doc.empty())
-    spec.doc = "Python aggregator " + std::string(py::str(cls.attr("__qualname__"))) + ".";
-  if (!params.is_none()) {
-    for (auto [k, v] : py::cast<py::dict>(params)) {
-      spec.params.push_back(ParamFromPython(py::cast<std::string>(k), v));
-    }
-  }
-  std::lock_guard<std::mutex> lock(Classes().mu);
-  auto known = Classes().specs.find(name);
-  if (known != Classes().specs.end()) {
-    // The registry cannot forget a spec, so a Python name may be rebound (a
-    // notebook cell run twice) only with the same parameters.
-    if (!SameSpec(known->second, spec)) {
-      ThrowStatus(AlreadyExistsError("aggregator '" + name +
-                                     "' is already registered with other parameters"));
-    }
-    Classes().by_name[name] = cls;
-    return;
-  }
-  ThrowIfError(AggregatorRegistry().Add(
-      spec, [name](const ParamSet& p) { return InstantiatePython(name, p); }));
-  Classes().by_name[name] = cls;
-  Classes().specs.emplace(name, spec);
+  Classes().Register("aggregator", "Aggregator", name, std::move(cls), std::move(params),
+                     std::move(doc), [name](const ComponentSpec& spec) {
+                       return AggregatorRegistry().Add(spec, [name](const ParamSet& p) {
+                         return InstantiatePython(name, p);
+                       });
+                     });
 }
 
 std::vector<ClientUpdate> UpdatesFromPython(const py::iterable& updates) {

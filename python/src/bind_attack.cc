@@ -294,47 +294,14 @@ StatusOr<AttackPtr> InstantiatePython(const std::string& name, const ParamSet& p
 
 void RegisterPythonAttack(const std::string& name, py::object cls, py::object params,
                           py::object doc) {
-  py::object base = py::module_::import("confml._confml").attr("Attack");
-  if (!PyType_Check(cls.ptr()) || PyObject_IsSubclass(cls.ptr(), base.ptr()) != 1) {
-    PyErr_Clear();
-    ThrowStatus(InvalidArgumentError("register_attack('" + name +
-                                     "'): cls must be a subclass of confml.Attack"));
-  }
-  if (name.empty()) ThrowStatus(InvalidArgumentError("register_attack: empty name"));
-  // The built-ins first: a Python class must not take a built-in's name, or
-  // the runner's later RegisterBuiltinAttacks() would fail on the clash.
   ThrowIfError(attacks::RegisterBuiltinAttacks());
-  ComponentSpec spec{"attack", name, "", {}};
-  if (!doc.is_none()) {
-    spec.doc = py::cast<std::string>(doc);
-  } else if (!cls.attr("__doc__").is_none()) {
-    spec.doc =
-        py::cast<std::string>(py::module_::import("inspect").attr("cleandoc")(cls.attr("__doc__")));
-  }
-  if (spec.doc.empty())
-    spec.doc = "Python attack " + std::string(py::str(cls.attr("__qualname__"))) + ".";
-  if (!params.is_none()) {
-    for (auto [k, v] : py::cast<py::dict>(params)) {
-      spec.params.push_back(ParamFromPython(py::cast<std::string>(k), v));
-    }
-  }
-  std::lock_guard<std::mutex> lock(Classes().mu);
-  auto known = Classes().specs.find(name);
-  if (known != Classes().specs.end()) {
-    // The registry cannot forget a spec: a notebook cell run twice may rebind
-    // the name to a new class only with the same parameters.
-    if (!SameSpec(known->second, spec)) {
-      ThrowStatus(
-          AlreadyExistsError("attack '" + name + "' is already registered with other parameters"));
-    }
-    Classes().by_name[name] = cls;
-    return;
-  }
-  ThrowIfError(AttackRegistry().Add(spec, [name](const ParamSet& p, const AttackEnv& env) {
-    return InstantiatePython(name, p, env);
-  }));
-  Classes().by_name[name] = cls;
-  Classes().specs.emplace(name, spec);
+  Classes().Register("attack", "Attack", name, std::move(cls), std::move(params), std::move(doc),
+                     [name](const ComponentSpec& spec) {
+                       return AttackRegistry().Add(
+                           spec, [name](const ParamSet& p, const AttackEnv& env) {
+                             return InstantiatePython(name, p, env);
+                           });
+                     });
 }
 
 const ComponentSpec& AttackSpecOf(const std::string& name) {

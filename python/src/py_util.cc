@@ -132,4 +132,45 @@ bool SameSpec(const ComponentSpec& a, const ComponentSpec& b) {
   return true;
 }
 
+void PythonClassRegistry::Register(const std::string& kind, const char* base_class,
+                                   const std::string& name, py::object cls, py::object params,
+                                   py::object doc,
+                                   const std::function<Status(const ComponentSpec&)>& add) {
+  const std::string call = "register_" + kind;
+  py::object base = py::module_::import("confml._confml").attr(base_class);
+  if (!PyType_Check(cls.ptr()) || PyObject_IsSubclass(cls.ptr(), base.ptr()) != 1) {
+    PyErr_Clear();
+    ThrowStatus(InvalidArgumentError(call + "('" + name + "'): cls must be a subclass of confml." +
+                                     base_class));
+  }
+  if (name.empty()) ThrowStatus(InvalidArgumentError(call + ": empty name"));
+  ComponentSpec spec{kind, name, "", {}};
+  if (!doc.is_none()) {
+    spec.doc = py::cast<std::string>(doc);
+  } else if (py::hasattr(cls, "__doc__") && !cls.attr("__doc__").is_none()) {
+    spec.doc =
+        py::cast<std::string>(py::module_::import("inspect").attr("cleandoc")(cls.attr("__doc__")));
+  }
+  if (spec.doc.empty()) {
+    spec.doc = "Python " + kind + " " + std::string(py::str(cls.attr("__qualname__"))) + ".";
+  }
+  if (!params.is_none()) {
+    for (auto [k, v] : py::cast<py::dict>(params)) {
+      spec.params.push_back(ParamFromPython(py::cast<std::string>(k), v));
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  auto known = specs.find(name);
+  if (known != specs.end()) {
+    if (!SameSpec(known->second, spec)) {
+      ThrowStatus(AlreadyExistsError(kind + " '" + name +
+                                     "' is already registered with other parameters"));
+    }
+  } else {
+    ThrowIfError(add(spec));
+    specs.emplace(name, spec);
+  }
+  by_name[name] = cls;
+}
+
 }  // namespace confml::python

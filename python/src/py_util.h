@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -32,6 +33,17 @@ struct PythonClassRegistry {
   std::mutex mu;
   std::map<std::string, pybind11::object> by_name;
   std::map<std::string, ComponentSpec> specs;
+
+  // Binds `name` to `cls`, a subclass of confml.<base_class> registered as a
+  // component of `kind` ("aggregator", "attack"): its declaration comes from
+  // `params` (name -> default or (default, doc)) and `doc` or the class
+  // docstring. The first time, `add` puts the declaration in the C++ registry.
+  // The registry cannot forget a spec, so a name may be rebound (a notebook
+  // cell run twice) only with the same parameters. Callers register the
+  // built-ins first, so a Python class cannot take a built-in's name.
+  void Register(const std::string& kind, const char* base_class, const std::string& name,
+                pybind11::object cls, pybind11::object params, pybind11::object doc,
+                const std::function<Status(const ComponentSpec&)>& add);
 };
 
 // A shared_ptr deleter that drops the Python object keeping a trampoline
