@@ -177,7 +177,9 @@ TEST_F(MembershipRunTest, LossThresholdBeatsBlindGuessOnOverfitModel) {
   EXPECT_EQ(r.success_metric, "auc");
   EXPECT_GT(r.metrics["member_accuracy"], r.metrics["nonmember_accuracy"] + 0.2);
   EXPECT_GT(r.metrics["auc"], 0.6);
+  ASSERT_EQ(r.metrics.count("tpr_at_1pct_fpr"), 1u);
   EXPECT_GE(r.metrics["tpr_at_1pct_fpr"], 0.0);
+  EXPECT_LE(r.metrics["tpr_at_1pct_fpr"], 1.0);
   EXPECT_EQ(r.metrics["members"], 200.0);
   std::printf("membership_loss: auc %.3f tpr@1%%fpr %.3f advantage %.3f (member acc %.3f, non-member acc %.3f)\n",
               r.metrics["auc"], r.metrics["tpr_at_1pct_fpr"], r.metrics["advantage"],
