@@ -1,10 +1,13 @@
 // Prints issue 8's inversion acceptance tables (iDLG, DLG with joint label,
-// DLG batch 4, Inverting Gradients on the ReLU LeNet, at batch 1/4/8 and from
-// 1-5 local steps, and the random-update control) on Fashion-MNIST.
+// DLG batch 4, Inverting Gradients on the sigmoid and the untrained ReLU LeNet
+// at batch 1/4/8 and from 1-5 local steps, with PSNR against iterations, and
+// the random-update control) on Fashion-MNIST.
 //
-// Usage: confml_inversion_sweep [--size tiny|docs] [--tables idlg,ig_relu,...]
-//                               [--tv_weight W] [--restarts R] [--threads T]
-//                               [--ig_iterations N]
+// Usage: confml_inversion_sweep [--size tiny|docs] [--tables idlg,ig_batch,...]
+//                               [--tv_weight W] [--relu_tv_weight W]
+//                               [--restarts R] [--threads T]
+//                               [--ig_iterations N] [--ig_cases K] [--steps_lr LR]
+//                               [--sigmoid_normalized 0|1]
 //                               [--fashion_dir DIR]
 // docs/attacks/inversion.md quotes its output at --size docs.
 #include <torch/torch.h>
@@ -23,7 +26,8 @@ namespace {
 int Usage(const char* why) {
   std::fprintf(stderr,
                "confml_inversion_sweep: %s\nusage: confml_inversion_sweep [--size tiny|docs] "
-               "[--tables a,b] [--tv_weight W] [--restarts R] [--threads T] [--ig_iterations N] "
+               "[--tables a,b] [--tv_weight W] [--relu_tv_weight W] [--restarts R] [--threads T] "
+               "[--ig_iterations N] [--ig_cases K] [--steps_lr LR] [--sigmoid_normalized 0|1] "
                "[--fashion_dir DIR]\n",
                why);
   return 2;
@@ -48,6 +52,15 @@ int main(int argc, char** argv) {
       for (std::string t; std::getline(ss, t, ',');) options.tables.push_back(t);
     } else if (a == "--tv_weight") {
       options.tv_weight = std::atof(v.c_str());
+    } else if (a == "--relu_tv_weight") {
+      options.relu_tv_weight = std::atof(v.c_str());
+    } else if (a == "--sigmoid_normalized") {
+      if (v != "0" && v != "1") return Usage("--sigmoid_normalized is 0 or 1");
+      options.sigmoid_normalized = v == "1";
+    } else if (a == "--steps_lr") {
+      options.steps_lr = std::atof(v.c_str());
+    } else if (a == "--ig_cases") {
+      options.ig_cases = std::atoi(v.c_str());
     } else if (a == "--ig_iterations") {
       options.ig_iterations = std::atoi(v.c_str());
     } else if (a == "--restarts") {
@@ -60,8 +73,11 @@ int main(int argc, char** argv) {
       return Usage(("unknown flag " + a).c_str());
     }
   }
-  if (threads < 1 || options.restarts < 1 || !(options.tv_weight >= 0)) {
-    return Usage("--threads and --restarts need >= 1, --tv_weight >= 0");
+  if (threads < 1 || options.restarts < 1 || !(options.tv_weight >= 0) ||
+      !(options.relu_tv_weight >= 0) || options.ig_iterations < 0 || options.ig_cases < 0 ||
+      !(options.steps_lr > 0)) {
+    return Usage("--threads and --restarts need >= 1, TV weights, --ig_iterations and "
+                 "--ig_cases >= 0, --steps_lr > 0");
   }
   at::set_num_threads(threads);
   Status reg = attacks::RegisterInversionAttacks();
@@ -75,10 +91,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf(
-      "inversion sweep: size %s, tv_weight %g, restarts %lld, ig_iterations %lld, %d thread(s)\n",
+      "inversion sweep: size %s, tv_weight %g (relu %g), restarts %lld, ig_iterations %lld, "
+      "steps_lr %g, %d thread(s)\n",
       options.size == attacks::SweepSize::kDocs ? "docs" : "tiny", options.tv_weight,
+      options.relu_tv_weight,
       static_cast<long long>(options.restarts), static_cast<long long>(options.ig_iterations),
-      threads);
+      options.steps_lr, threads);
   StatusOr<std::vector<attacks::SweepRow>> rows =
       attacks::RunInversionSweep(*train, options, [](const attacks::SweepRow& r) {
         std::string per;

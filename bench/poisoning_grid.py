@@ -46,6 +46,9 @@ AGGREGATORS = {
     "flame": {"name": "flame"},
 }
 MAIN = ["fedavg", "median", "trimmed_mean", "krum"]
+DIAGNOSTICS = ["mean_lambda", "mean_gamma", "trimmed_mean_shift_ratio", "median_shift_ratio",
+               "trimmed_mean_reversed_fraction", "median_reversed_fraction",
+               "trimmed_mean_progress_ratio", "median_progress_ratio"]
 EXTRA = ["multi_krum", "bulyan", "geometric_median", "norm_clipping", "centered_clipping",
          "fltrust", "flame"]
 
@@ -105,6 +108,17 @@ def cell_config(base, seed, args, out_dir, initial_model=None, aggregator=None, 
         c["attack"]["start_round"] = 1
         if c["attack"]["name"] == "backdoor":
             c["attack"]["attack_rounds"] = [1]
+    # --set SECTION.KEY=VALUE, applied where the section exists and, for the
+    # attack section, only to the attack that declares the key (--set
+    # attack.fang_trimmed_mean.diagnostics=true).
+    for item in args.set or []:
+        key, value = item.split("=", 1)
+        parts = key.split(".")
+        if parts[0] == "attack" and len(parts) == 3:
+            if "attack" in c and c["attack"]["name"] == parts[1]:
+                c["attack"][parts[2]] = yaml.safe_load(value)
+        elif len(parts) == 2 and parts[0] in c and parts[0] != "attack":
+            c[parts[0]][parts[1]] = yaml.safe_load(value)
     return c
 
 
@@ -165,8 +179,10 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--extra-seeds", default="1", help="seeds of the other robust aggregators")
-    ap.add_argument("--train-limit", type=int, default=6000)
-    ap.add_argument("--test-limit", type=int, default=2000)
+    ap.add_argument("--train-limit", type=int, default=6000, help="0: the full training set")
+    ap.add_argument("--test-limit", type=int, default=2000, help="0: the full test set")
+    ap.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                    help="config override for every run (attack.NAME.KEY=VALUE: only that attack)")
     ap.add_argument("--warmup-rounds", type=int, default=30, help="rounds of the clean run")
     ap.add_argument("--attack-rounds", type=int, default=3, help="attacked rounds per cell")
     ap.add_argument("--attacks", default=",".join(ATTACKS))
@@ -232,6 +248,8 @@ def main():
                                                    float("nan")),
                 "test_accuracy_after_attack": r.get("attack.test_accuracy_after_attack",
                                                     float("nan")),
+                # The colluding attacks' step sizes and Fang's diagnostics (NaN when absent).
+                **{k: r.get("attack." + k, float("nan")) for k in DIAGNOSTICS},
                 "seconds": r["seconds"]}
 
     rows = []

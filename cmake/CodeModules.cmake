@@ -34,6 +34,8 @@ _confml_code_module(attacks attacks/src/*.cc attacks/include/confml/attacks/*.h)
 foreach(role model_provider device runtime verifier)
   _confml_code_module(role.${role} experiments/src/role_${role}.cc)
 endforeach()
+# The roles-as-processes code (built only with CONFML_WITH_GRPC; hashed always).
+_confml_code_module(net net/src/*.cc net/src/*.h net/include/confml/net/*.h proto/*.proto)
 _confml_code_module(roles_common experiments/src/parties.cc experiments/src/roles.h
                     experiments/include/confml/experiments/parties.h)
 

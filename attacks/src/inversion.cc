@@ -259,6 +259,20 @@ std::vector<int64_t> LabelsFromSignal(const torch::Tensor& signal, int64_t n) {
   return labels;
 }
 
+Status CheckLabels(const InversionTarget& target, const std::vector<int64_t>& labels) {
+  if (static_cast<int64_t>(labels.size()) != target.num_samples) {
+    return InvalidArgumentError("got " + std::to_string(labels.size()) + " labels for " +
+                                std::to_string(target.num_samples) + " samples");
+  }
+  for (int64_t l : labels) {
+    if (l < 0 || l >= target.num_classes) {
+      return InvalidArgumentError("label " + std::to_string(l) + " outside [0, " +
+                                  std::to_string(target.num_classes) + ")");
+    }
+  }
+  return OkStatus();
+}
+
 struct Trial {
   torch::Tensor x;
   torch::Tensor label_probs;
@@ -298,13 +312,20 @@ Trial RunLbfgs(Problem& problem, const InversionOptions& opt, torch::Tensor x,
 
 // `z` is the dummy in normalised coordinates (Problem::ToImage).
 Trial RunSignedAdam(Problem& problem, const InversionOptions& opt, torch::Tensor z,
-                    const torch::Tensor& probs) {
+                    const torch::Tensor& probs, int64_t restart) {
   torch::optim::Adam adam({z}, torch::optim::AdamOptions(opt.lr));
-  // Geiping et al.'s MultiStepLR milestones: 3/8, 5/8 and 7/8 of the run.
-  const std::vector<int64_t> milestones{opt.iterations * 3 / 8, opt.iterations * 5 / 8,
-                                        opt.iterations * 7 / 8};
+  // Geiping et al.'s MultiStepLR milestones, computed as their code does
+  // (iterations // 2.667, // 1.6, // 1.142: about 3/8, 5/8 and 7/8 of the run;
+  // 1799, 3000 and 4203 for 4,800 iterations).
+  auto milestone = [&](double divisor) {
+    return static_cast<int64_t>(std::floor(static_cast<double>(opt.iterations) / divisor));
+  };
+  const std::vector<int64_t> milestones{milestone(2.667), milestone(1.6), milestone(1.142)};
+  auto matching = [&]() {
+    return problem.CosineDistance(problem.PseudoGradient(problem.ToImage(z), probs));
+  };
   auto objective = [&]() {
-    torch::Tensor loss = problem.CosineDistance(problem.PseudoGradient(problem.ToImage(z), probs));
+    torch::Tensor loss = matching();
     if (opt.tv_weight > 0) loss = loss + opt.tv_weight * TotalVariation(z);
     return loss;
   };
@@ -330,12 +351,20 @@ Trial RunSignedAdam(Problem& problem, const InversionOptions& opt, torch::Tensor
       torch::NoGradGuard no_grad;
       z.copy_(torch::max(torch::min(z, hi), lo));
     }
+    if (opt.on_trace && std::find(opt.trace_iterations.begin(), opt.trace_iterations.end(),
+                                  it + 1) != opt.trace_iterations.end()) {
+      torch::Tensor img = problem.ToImage(z).detach().contiguous();
+      opt.on_trace(restart, it + 1,
+                   std::vector<float>(img.data_ptr<float>(), img.data_ptr<float>() + img.numel()));
+    }
   }
   Trial t;
   t.evaluations = opt.iterations;
   t.x = problem.ToImage(z).detach();
   t.label_probs = probs;
-  const double v = objective().item<double>();
+  // Restarts are ranked by the matching loss alone, as Geiping et al.'s
+  // _score_trial does (TV is a prior, not evidence of a match).
+  const double v = matching().item<double>();
   if (std::isfinite(v) && torch::isfinite(t.x).all().item<bool>()) t.loss = v;
   return t;
 }
@@ -349,6 +378,35 @@ StatusOr<std::vector<int64_t>> InferLabels(const InversionTarget& target) {
     return LabelsFromSignal(signal.contiguous(), target.num_samples);
   } catch (const c10::Error& e) {
     return InvalidArgumentError(std::string("label inference failed: ") + e.what_without_backtrace());
+  }
+}
+
+StatusOr<std::vector<float>> UnrolledUpdate(const InversionTarget& target,
+                                            const std::vector<float>& images,
+                                            const std::vector<int64_t>& labels) {
+  try {
+    InversionTarget t = target;
+    if (t.update.empty()) t.update.assign(t.global_state.size(), 0.0f);
+    CONFML_ASSIGN_OR_RETURN(std::unique_ptr<Problem> problem, Problem::Create(t));
+    CONFML_RETURN_IF_ERROR(CheckLabels(t, labels));
+    std::vector<int64_t> shape{t.num_samples};
+    shape.insert(shape.end(), t.sample_shape.begin(), t.sample_shape.end());
+    int64_t numel = 1;
+    for (int64_t d : shape) numel *= d;
+    if (static_cast<int64_t>(images.size()) != numel) {
+      return InvalidArgumentError("got " + std::to_string(images.size()) + " image values for " +
+                                  std::to_string(numel));
+    }
+    torch::Tensor x =
+        torch::from_blob(const_cast<float*>(images.data()), shape, torch::kFloat32).clone();
+    torch::Tensor probs =
+        torch::one_hot(torch::tensor(labels), t.num_classes).to(torch::kFloat32);
+    torch::Tensor pseudo = problem->Flatten(problem->PseudoGradient(x, probs));
+    torch::Tensor update = (-t.recipe.lr * pseudo).detach().contiguous();
+    return std::vector<float>(update.data_ptr<float>(), update.data_ptr<float>() + update.numel());
+  } catch (const c10::Error& e) {
+    return InvalidArgumentError(std::string("unrolling the local update failed: ") +
+                                e.what_without_backtrace());
   }
 }
 
@@ -372,7 +430,13 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
 
     torch::Tensor fixed_probs;
     std::vector<int64_t> inferred;
-    if (options.method != InversionMethod::kDlg) {
+    const bool known = options.method == InversionMethod::kInvertingGradients &&
+                       !target.labels.empty();
+    if (known) {
+      CONFML_RETURN_IF_ERROR(CheckLabels(target, target.labels));
+      inferred = target.labels;
+      fixed_probs = torch::one_hot(torch::tensor(inferred), k).to(torch::kFloat32);
+    } else if (options.method != InversionMethod::kDlg) {
       CONFML_ASSIGN_OR_RETURN(torch::Tensor signal, problem->LastLayerSignal());
       inferred = LabelsFromSignal(signal.contiguous(), n);
       fixed_probs = torch::one_hot(torch::tensor(inferred), k).to(torch::kFloat32);
@@ -380,7 +444,7 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
 
     Trial best;
     std::vector<int64_t> best_labels;
-    int64_t run = 0, evaluations = 0;
+    int64_t run = 0, evaluations = 0, best_restart = 0;
     for (int64_t r = 0; r < options.restarts; ++r, ++run) {
       // Each restart draws its start from its own stream, so adding restarts
       // keeps the earlier ones unchanged.
@@ -391,7 +455,7 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
       std::vector<int64_t> trial_labels = inferred;
       if (options.method == InversionMethod::kInvertingGradients) {
         torch::Tensor probs = fixed_probs;
-        if (problem->local_steps() > 1 && n > 1) {
+        if (!known && problem->local_steps() > 1 && n > 1) {
           // Which sample went into which local step depends on the device's
           // private shuffle, and with large steps the order matters:
           // restart r tries the r-th order (lexicographic) of the inferred labels.
@@ -405,7 +469,7 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
           probs = torch::one_hot(torch::tensor(order), k).to(torch::kFloat32);
           trial_labels = order;
         }
-        t = RunSignedAdam(*problem, options, x, probs);
+        t = RunSignedAdam(*problem, options, x, probs, r);
       } else {
         torch::Tensor label_logits;
         if (options.method == InversionMethod::kDlg) {
@@ -417,6 +481,7 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
       if (!best.x.defined() || t.loss < best.loss) {
         best = t;
         best_labels = trial_labels;
+        best_restart = r;
       }
     }
 
@@ -431,6 +496,7 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
     }
     out.loss = best.loss;
     out.restarts_run = run;
+    out.best_restart = best_restart;
     out.evaluations = evaluations;
     out.local_steps = problem->local_steps();
     return out;

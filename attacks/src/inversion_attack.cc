@@ -167,35 +167,15 @@ struct Scored {
   std::vector<int64_t> rec_labels, true_labels;
 };
 
-// Greedy matching: repeatedly pair the reconstruction and original with the
-// highest PSNR among those not yet paired.
+// The reconstructions paired with the originals by PSNR (MatchByPsnr).
 void MatchGreedy(const std::vector<std::vector<float>>& recs, const std::vector<int64_t>& rec_labels,
                  const std::vector<std::vector<float>>& origs,
                  const std::vector<int64_t>& orig_labels, Scored* out) {
-  const size_t n = std::min(recs.size(), origs.size());
-  std::vector<std::vector<double>> psnr(recs.size(), std::vector<double>(origs.size()));
-  for (size_t i = 0; i < recs.size(); ++i)
-    for (size_t j = 0; j < origs.size(); ++j) psnr[i][j] = ImagePsnr(recs[i], origs[j]);
-  std::vector<bool> used_r(recs.size()), used_o(origs.size());
-  for (size_t k = 0; k < n; ++k) {
-    size_t bi = 0, bj = 0;
-    double best = -std::numeric_limits<double>::infinity();
-    bool found = false;
-    for (size_t i = 0; i < recs.size(); ++i) {
-      if (used_r[i]) continue;
-      for (size_t j = 0; j < origs.size(); ++j) {
-        if (used_o[j] || (found && !(psnr[i][j] > best))) continue;
-        best = psnr[i][j];
-        bi = i;
-        bj = j;
-        found = true;
-      }
-    }
-    used_r[bi] = used_o[bj] = true;
-    out->reconstructions.push_back(recs[bi]);
-    out->rec_labels.push_back(rec_labels[bi]);
-    out->originals.push_back(origs[bj]);
-    out->true_labels.push_back(orig_labels[bj]);
+  for (const auto& [i, j] : MatchByPsnr(recs, origs)) {
+    out->reconstructions.push_back(recs[i]);
+    out->rec_labels.push_back(rec_labels[i]);
+    out->originals.push_back(origs[j]);
+    out->true_labels.push_back(orig_labels[j]);
   }
 }
 

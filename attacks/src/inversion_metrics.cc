@@ -1,5 +1,6 @@
 // Image metrics for gradient inversion: MSE, PSNR, SSIM (Wang et al. 2004).
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -45,6 +46,33 @@ double ImagePsnr(const std::vector<float>& a, const std::vector<float>& b, doubl
   const double mse = ImageMse(a, b);
   if (mse == 0.0) return std::numeric_limits<double>::infinity();
   return 10.0 * std::log10(data_range * data_range / mse);
+}
+
+std::vector<std::pair<size_t, size_t>> MatchByPsnr(const std::vector<std::vector<float>>& recs,
+                                                   const std::vector<std::vector<float>>& origs) {
+  std::vector<std::vector<double>> psnr(recs.size(), std::vector<double>(origs.size()));
+  for (size_t i = 0; i < recs.size(); ++i)
+    for (size_t j = 0; j < origs.size(); ++j) psnr[i][j] = ImagePsnr(recs[i], origs[j]);
+  std::vector<bool> used_r(recs.size()), used_o(origs.size());
+  std::vector<std::pair<size_t, size_t>> pairs;
+  for (size_t k = 0; k < std::min(recs.size(), origs.size()); ++k) {
+    size_t bi = 0, bj = 0;
+    double best = -std::numeric_limits<double>::infinity();
+    bool found = false;
+    for (size_t i = 0; i < recs.size(); ++i) {
+      if (used_r[i]) continue;
+      for (size_t j = 0; j < origs.size(); ++j) {
+        if (used_o[j] || (found && !(psnr[i][j] > best))) continue;
+        best = psnr[i][j];
+        bi = i;
+        bj = j;
+        found = true;
+      }
+    }
+    used_r[bi] = used_o[bj] = true;
+    pairs.push_back({bi, bj});
+  }
+  return pairs;
 }
 
 StatusOr<double> ImageSsim(const std::vector<float>& a, const std::vector<float>& b,

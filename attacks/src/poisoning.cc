@@ -1,6 +1,7 @@
 // The poisoning attacks as Attack modules (poisoning.h): data poisoning
 // through ClientTrainingData, single-device model poisoning through
 // OnClientUpdate, colluding model poisoning through OnRoundUpdates.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -10,6 +11,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "confml/attacks/poisoning.h"
@@ -274,6 +276,14 @@ class TargetedInjection : public DataPoisoningAttack {
   double multiplier_;
 };
 
+// Bagdasaryan et al. 2020. Without model replacement it is data poisoning:
+// the honest local-training code runs on the device's data plus triggered
+// copies. With replacement it is crafted-update code, and then (when
+// attacker_epochs > 0) it trains its backdoored model L with its own recipe,
+// as the paper's attacker does: more epochs at a lower learning rate with
+// step decay, each batch mixing poison_per_batch triggered inputs into clean
+// ones, stopping early once the backdoor is learnt; then it sends
+// gamma (L - G).
 class Backdoor : public DataPoisoningAttack {
  public:
   Backdoor(const ParamSet& p, const AttackEnv& env)
@@ -284,7 +294,17 @@ class Backdoor : public DataPoisoningAttack {
         replace_(p.Bool("model_replacement")),
         scale_(p.Double("scale")),
         server_lr_(p.Double("server_lr")),
-        passes_(p.Int("local_passes")) {
+        passes_(p.Int("local_passes")),
+        epochs_(p.Int("attacker_epochs")),
+        lr_(p.Double("attacker_lr")),
+        momentum_(p.Double("attacker_momentum")),
+        weight_decay_(p.Double("attacker_weight_decay")),
+        milestones_(p.DoubleList("lr_milestones")),
+        lr_decay_(p.Double("lr_decay")),
+        batch_size_(p.Int("attacker_batch_size")),
+        per_batch_(p.Int("poison_per_batch")),
+        stop_loss_(p.Double("stop_loss")),
+        alpha_(p.Double("alpha")) {
     for (int64_t r : p.IntList("attack_rounds")) rounds_.insert(r);
   }
 
@@ -296,6 +316,12 @@ class Backdoor : public DataPoisoningAttack {
     if (target_ >= env_.train->num_classes) {
       return InvalidArgumentError("backdoor: target " + std::to_string(target_) + " is not a class");
     }
+    if (OwnTraining() && per_batch_ >= batch_size_) {
+      return InvalidArgumentError("backdoor: poison_per_batch (" + std::to_string(per_batch_) +
+                                  ") must be below attacker_batch_size (" +
+                                  std::to_string(batch_size_) +
+                                  ") so that every batch also holds clean inputs");
+    }
     gamma_ = scale_ > 0 ? scale_ : static_cast<double>(env_.clients_per_round) / server_lr_;
     // The trigger uses the brightest value of the data (1 for raw images,
     // the normalised maximum otherwise).
@@ -306,25 +332,31 @@ class Backdoor : public DataPoisoningAttack {
         if (s->data.labels[static_cast<size_t>(i)] != target_) pool.push_back(i);
       }
       if (pool.empty()) return OkStatus();
+      // The attacker's own inputs of other classes with the trigger in,
+      // labelled target: what its own training mixes into every batch.
+      const int64_t numel = s->data.sample_numel();
+      Dataset& trig = triggered_pool_[id];
+      trig = s->data.Subset(pool);
+      for (int64_t k = 0; k < trig.size(); ++k) {
+        CONFML_RETURN_IF_ERROR(StampTrigger(trig.sample_shape, trigger_size_, trigger_value_,
+                                            trig.features.data() + k * numel));
+        trig.labels[static_cast<size_t>(k)] = target_;
+      }
       // Poisoned copies make up `fraction_` of the device's data, so every
-      // batch holds about that share (Bagdasaryan et al. mix them per batch).
+      // batch of the honest training code holds about that share.
       const int64_t count = static_cast<int64_t>(
           std::llround(fraction_ / (1.0 - fraction_) * static_cast<double>(s->honest_size)));
       Rng rng = env_.seed.Child("backdoor").Child("client", static_cast<uint64_t>(id)).MakeRng();
-      const int64_t numel = s->data.sample_numel();
       for (int64_t k = 0; k < count; ++k) {
-        const int64_t src = pool[rng.UniformInt(pool.size())];
-        std::vector<float> x(s->data.features.begin() + src * numel,
-                             s->data.features.begin() + (src + 1) * numel);
-        CONFML_RETURN_IF_ERROR(StampTrigger(s->data.sample_shape, trigger_size_, trigger_value_, x.data()));
-        s->data.features.insert(s->data.features.end(), x.begin(), x.end());
+        const int64_t src = static_cast<int64_t>(rng.UniformInt(pool.size()));
+        s->data.features.insert(s->data.features.end(), trig.features.begin() + src * numel,
+                                trig.features.begin() + (src + 1) * numel);
         s->data.labels.push_back(target_);
       }
       return OkStatus();
     }));
-    // The attacker trains longer than an honest device (Bagdasaryan et al.
-    // give their attacker more local epochs than the benign participants):
-    // every local epoch walks its poisoned data `passes_` times.
+    // local_passes: the honest code may walk the poisoned data several
+    // times per local epoch (only without the attacker's own training).
     for (auto& [id, shard] : shards_) {
       const std::vector<int64_t> once = shard.indices;
       for (int64_t k = 1; k < passes_; ++k) {
@@ -334,35 +366,77 @@ class Backdoor : public DataPoisoningAttack {
     return OkStatus();
   }
 
-  void OnClientUpdate(const ClientContext& c, const std::vector<float>&, ClientUpdate* u) override {
+  void OnClientUpdate(const ClientContext& c, const std::vector<float>& global, ClientUpdate* u) override {
     if (!replace_ || !Active(c.round) || !IsMalicious(c.client_id)) return;
-    // Model replacement: X = gamma (L - G) + G, gamma = n / eta, so that
-    // averaging with n - 1 near-converged benign updates leaves about L.
-    for (float& v : u->values) v = static_cast<float>(v * gamma_);
+    // L as the honest code trained it on the poisoned shard.
+    std::vector<float> local(global.size());
+    for (size_t i = 0; i < local.size() && i < u->values.size(); ++i) local[i] = global[i] + u->values[i];
+    ScoreInto(local, &engine_local_rate_, &engine_local_accuracy_);
+    if (OwnTraining()) {
+      StatusOr<std::vector<float>> trained = TrainBackdoored(c, global);
+      if (trained.ok()) {
+        local = std::move(*trained);
+      } else {
+        // Fall back to the honest code's L; the report says why.
+        ++training_failures_;
+        last_error_ = trained.status().ToString();
+      }
+    }
+    ScoreInto(local, &local_rate_, &local_accuracy_);
+    double sq = 0.0;
+    for (size_t i = 0; i < global.size(); ++i) {
+      const double d = static_cast<double>(local[i]) - global[i];
+      sq += d * d;
+    }
+    local_distance_ = std::sqrt(sq);
+    // Model replacement: X = gamma (L - G), so that averaging with n - 1
+    // near-converged benign updates (weight 1/n each) leaves about L.
+    u->values.resize(global.size());
+    for (size_t i = 0; i < global.size(); ++i) {
+      u->values[i] = static_cast<float>(gamma_ * (static_cast<double>(local[i]) - global[i]));
+    }
     // Report the honest sample count so that a weighted FedAvg gives this
-    // update the 1/n share the derivation assumes.
+    // update about the 1/n share the derivation assumes.
     auto it = shards_.find(c.client_id);
     if (it != shards_.end()) u->num_samples = it->second.honest_size;
+    pending_local_ = std::move(local);
+    pending_global_ = global;
+    pending_round_ = c.round;
   }
 
  protected:
   bool Active(int64_t round) const override { return rounds_.empty() || rounds_.count(round) > 0; }
 
   void AfterRound(const RoundMetrics& m, const std::vector<float>& global) override {
-    // Scored right after each attack round the attacker took part in: model
-    // replacement is strongest then, before benign rounds dilute it.
-    if (rounds_.empty() || !Active(m.round) || !ParticipatedIn(m.round)) return;
-    if (env_.test == nullptr) return;
-    StatusOr<ModelPtr> model = ScoringModel();
-    if (!model.ok() || !LoadFlatState(**model, global).ok()) return;
-    StatusOr<double> rate = TargetRate(**model, Triggered(), target_);
-    StatusOr<std::vector<int64_t>> pred = Predict(**model, *env_.test);
-    if (!rate.ok() || !pred.ok() || pred->empty()) return;
-    int64_t correct = 0;
-    for (size_t i = 0; i < pred->size(); ++i) correct += (*pred)[i] == env_.test->labels[i];
-    after_attack_rate_ = *rate;
-    after_attack_accuracy_ = static_cast<double>(correct) / static_cast<double>(pred->size());
-    after_attack_round_ = m.round;
+    if (pending_round_ == m.round && !pending_local_.empty() && pending_local_.size() == global.size()) {
+      // How close the aggregate came to L: 0 is exact replacement.
+      double num = 0.0, den = 0.0;
+      for (size_t i = 0; i < global.size(); ++i) {
+        const double d = static_cast<double>(global[i]) - pending_local_[i];
+        const double l = static_cast<double>(pending_local_[i]) - pending_global_[i];
+        num += d * d;
+        den += l * l;
+      }
+      replacement_error_ = den > 0 ? std::sqrt(num / den) : kNaN;
+    }
+    pending_local_.clear();
+    pending_global_.clear();
+    if (rounds_.empty() || env_.test == nullptr) return;
+    // Single-shot mode: scored right after each attack round the attacker
+    // took part in (replacement is strongest then), and every round after
+    // the first one, to show how fast benign rounds wash the backdoor out.
+    const bool attacked_now = Active(m.round) && ParticipatedIn(m.round);
+    if (!attacked_now && after_attack_round_ == 0) return;
+    double rate = kNaN, accuracy = kNaN;
+    if (!ScoreInto(global, &rate, &accuracy)) return;
+    if (attacked_now) {
+      after_attack_rate_ = rate;
+      after_attack_accuracy_ = accuracy;
+      after_attack_round_ = m.round;
+    }
+    tracked_rounds_.push_back(static_cast<float>(m.round));
+    tracked_rates_.push_back(static_cast<float>(rate));
+    tracked_accuracy_.push_back(static_cast<float>(accuracy));
   }
 
   void OnGlobalModel(const ClientContext& c, const std::vector<float>& g) override {
@@ -380,11 +454,149 @@ class Backdoor : public DataPoisoningAttack {
       r->metrics["test_accuracy_after_attack"] = after_attack_accuracy_;
       r->metrics["attack_round"] = static_cast<double>(after_attack_round_);
     }
+    if (replace_ && !std::isnan(local_rate_)) {
+      // The attacker's L before scaling (last replacement it sent), and the
+      // L the honest code would have given it, to tell a weak L from a
+      // replacement that misses.
+      r->metrics["local_success_rate"] = local_rate_;
+      r->metrics["local_test_accuracy"] = local_accuracy_;
+      r->metrics["engine_local_success_rate"] = engine_local_rate_;
+      r->metrics["engine_local_test_accuracy"] = engine_local_accuracy_;
+      r->metrics["replacement_error"] = replacement_error_;
+      r->metrics["local_distance"] = local_distance_;
+      r->metrics["attacker_epochs_run"] = static_cast<double>(epochs_run_);
+    }
+    if (training_failures_ > 0) {
+      r->metrics["training_failures"] = static_cast<double>(training_failures_);
+      r->note = "the attacker's own training failed " + std::to_string(training_failures_) +
+                " time(s), the honest code's L was sent instead; last: " + last_error_;
+    }
+    if (!tracked_rounds_.empty()) {
+      const std::vector<int64_t> shape = {static_cast<int64_t>(tracked_rounds_.size())};
+      r->arrays.push_back({"backdoor_rounds", shape, tracked_rounds_});
+      r->arrays.push_back({"backdoor_success_by_round", shape, tracked_rates_});
+      r->arrays.push_back({"backdoor_test_accuracy_by_round", shape, tracked_accuracy_});
+    }
     return OkStatus();
   }
 
  private:
+  bool OwnTraining() const { return replace_ && epochs_ > 0; }
   bool ParticipatedIn(int64_t round) const { return participated_rounds_.count(round) > 0; }
+
+  // Backdoor accuracy and main-task accuracy of a flat state on the test
+  // set (scoring only: the attack's decisions never read the test set).
+  bool ScoreInto(const std::vector<float>& state, double* rate, double* accuracy) {
+    if (env_.test == nullptr) return false;
+    StatusOr<ModelPtr> model = ScoringModel();
+    if (!model.ok() || !LoadFlatState(**model, state).ok()) return false;
+    StatusOr<double> r = TargetRate(**model, Triggered(), target_);
+    StatusOr<std::vector<int64_t>> pred = Predict(**model, *env_.test);
+    if (!r.ok() || !pred.ok() || pred->empty()) return false;
+    int64_t correct = 0;
+    for (size_t i = 0; i < pred->size(); ++i) correct += (*pred)[i] == env_.test->labels[i];
+    *rate = *r;
+    *accuracy = static_cast<double>(correct) / static_cast<double>(pred->size());
+    return true;
+  }
+
+  // Learning rate of epoch e (0-based): lr times lr_decay for every
+  // milestone (a fraction of attacker_epochs) at or before e, PyTorch's
+  // MultiStepLR stepped once per epoch.
+  double EpochLr(int64_t e) const {
+    double lr = lr_;
+    for (double f : milestones_) {
+      if (f * static_cast<double>(epochs_) <= static_cast<double>(e)) lr *= lr_decay_;
+    }
+    return lr;
+  }
+
+  // The attacker's own training of L from the global model G on its clean
+  // data, every batch holding poison_per_batch triggered inputs.
+  StatusOr<std::vector<float>> TrainBackdoored(const ClientContext& c, const std::vector<float>& global) {
+    auto shard = shards_.find(c.client_id);
+    auto trig = triggered_pool_.find(c.client_id);
+    if (shard == shards_.end() || trig == triggered_pool_.end() || trig->second.size() == 0) {
+      return FailedPreconditionError("backdoor: client " + std::to_string(c.client_id) +
+                                     " holds no input of a class other than the target to stamp");
+    }
+    const Dataset& data = shard->second.data;
+    const Dataset& poison = trig->second;
+    const int64_t n = shard->second.honest_size;
+    const int64_t numel = data.sample_numel();
+    const int64_t clean_per_batch = batch_size_ - per_batch_;
+    try {
+      CONFML_ASSIGN_OR_RETURN(ModelPtr model,
+                              CreateModel(env_.model, env_.model_params,
+                                          ModelContext{data.sample_shape, data.num_classes}, Seed(0)));
+      CONFML_RETURN_IF_ERROR(LoadFlatState(*model, global));
+      const Seed seed = env_.seed.Child("backdoor_train")
+                            .Child("round", static_cast<uint64_t>(c.round))
+                            .Child("client", static_cast<uint64_t>(c.client_id));
+      model->SetGenerator(at::detail::createCPUGenerator(seed.Child("dropout").value()));
+      model->train();
+      torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(lr_)
+                                                     .momentum(momentum_)
+                                                     .weight_decay(weight_decay_));
+      Rng rng = seed.MakeRng();
+      // Constrain-and-scale: G's parameters, to penalise L's distance to them.
+      std::vector<torch::Tensor> anchor;
+      if (alpha_ < 1.0) {
+        for (const torch::Tensor& t : model->parameters()) anchor.push_back(t.detach().clone());
+      }
+      std::vector<int64_t> sample_shape = {0};
+      sample_shape.insert(sample_shape.end(), data.sample_shape.begin(), data.sample_shape.end());
+      epochs_run_ = 0;
+      for (int64_t e = 0; e < epochs_; ++e) {
+        for (auto& group : opt.param_groups()) {
+          static_cast<torch::optim::SGDOptions&>(group.options()).lr(EpochLr(e));
+        }
+        const std::vector<int64_t> perm = rng.Permutation(n);
+        for (int64_t start = 0; start < n; start += clean_per_batch) {
+          const int64_t clean = std::min(clean_per_batch, n - start);
+          const int64_t rows = clean + per_batch_;
+          std::vector<float> x(static_cast<size_t>(rows * numel));
+          std::vector<int64_t> y(static_cast<size_t>(rows));
+          for (int64_t k = 0; k < clean; ++k) {
+            const int64_t i = perm[static_cast<size_t>(start + k)];
+            std::copy_n(data.features.begin() + i * numel, numel, x.begin() + k * numel);
+            y[static_cast<size_t>(k)] = data.labels[static_cast<size_t>(i)];
+          }
+          for (int64_t k = clean; k < rows; ++k) {
+            const int64_t i = static_cast<int64_t>(rng.UniformInt(static_cast<uint64_t>(poison.size())));
+            std::copy_n(poison.features.begin() + i * numel, numel, x.begin() + k * numel);
+            y[static_cast<size_t>(k)] = target_;
+          }
+          sample_shape[0] = rows;
+          torch::Tensor xb = torch::from_blob(x.data(), sample_shape, torch::kFloat32);
+          torch::Tensor yb = torch::from_blob(y.data(), {rows}, torch::kInt64);
+          opt.zero_grad();
+          torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(xb), yb);
+          if (!anchor.empty()) {
+            torch::Tensor sq = torch::zeros({}, torch::kFloat32);
+            const std::vector<torch::Tensor> params = model->parameters();
+            for (size_t k = 0; k < params.size(); ++k) sq = sq + (params[k] - anchor[k]).pow(2).sum();
+            // The epsilon keeps the gradient finite at L = G, where training starts.
+            loss = alpha_ * loss + (1.0 - alpha_) * (sq + 1e-12).sqrt();
+          }
+          if (!std::isfinite(loss.item<double>())) {
+            return InternalError("backdoor: non-finite loss in the attacker's epoch " +
+                                 std::to_string(e + 1));
+          }
+          loss.backward();
+          opt.step();
+        }
+        ++epochs_run_;
+        // "Until the backdoor is learnt": the loss on its own triggered
+        // inputs (the released code stops at 1e-4 on its poisoned set).
+        if (stop_loss_ > 0 && Evaluate(*model, poison).loss <= stop_loss_) break;
+      }
+      return FlatState(*model);
+    } catch (const std::exception& ex) {
+      return InternalError(std::string("backdoor: the attacker's training failed: ") + ex.what());
+    }
+  }
+
   // Test inputs of other classes with the trigger stamped in.
   const Dataset& Triggered() {
     if (triggered_.size() == 0 && env_.test != nullptr) {
@@ -409,11 +621,27 @@ class Backdoor : public DataPoisoningAttack {
   bool replace_;
   double scale_, server_lr_, gamma_ = 1.0;
   int64_t passes_ = 1;
+  int64_t epochs_;
+  double lr_, momentum_, weight_decay_;
+  std::vector<double> milestones_;
+  double lr_decay_;
+  int64_t batch_size_, per_batch_;
+  double stop_loss_;
+  double alpha_;
   float trigger_value_ = 0.0f;
+  std::map<int64_t, Dataset> triggered_pool_;
   std::set<int64_t> rounds_, participated_rounds_;
   Dataset triggered_;
   int64_t after_attack_round_ = 0;
   double after_attack_rate_ = kNaN, after_attack_accuracy_ = kNaN;
+  double local_rate_ = kNaN, local_accuracy_ = kNaN;
+  double engine_local_rate_ = kNaN, engine_local_accuracy_ = kNaN;
+  double replacement_error_ = kNaN, local_distance_ = kNaN;
+  int64_t epochs_run_ = 0, training_failures_ = 0;
+  std::string last_error_;
+  std::vector<float> pending_local_, pending_global_;
+  int64_t pending_round_ = 0;
+  std::vector<float> tracked_rounds_, tracked_rates_, tracked_accuracy_;
 };
 
 // ---- single-device model poisoning ----------------------------------------
@@ -493,9 +721,11 @@ class CollusionAttack : public PoisoningAttack {
     // Partial knowledge (or nobody else in the round): the attacker only
     // has its own devices' honest updates (Fang et al. Section 4.1).
     const Updates& known = (full_ && !benign.empty()) ? benign : own;
+    own_ = &own;
     Updates crafted;
     Status s = Craft(round, known, global, static_cast<int64_t>(mal.size()),
                      static_cast<int64_t>(updates->size()), &crafted);
+    own_ = nullptr;
     if (!s.ok()) {
       ++skipped_rounds_;
       last_error_ = s.ToString();
@@ -517,21 +747,23 @@ class CollusionAttack : public PoisoningAttack {
   Status Score(Model&, AttackReport* r) override {
     r->metrics["attacked_rounds"] = static_cast<double>(attacked_rounds_);
     r->metrics["skipped_rounds"] = static_cast<double>(skipped_rounds_);
-    if (stat_count_ > 0) r->metrics[stat_name_] = stat_sum_ / static_cast<double>(stat_count_);
+    for (const auto& [name, st] : stats_) r->metrics[name] = st.first / static_cast<double>(st.second);
     if (!last_error_.empty()) r->note = "skipped rounds, last because: " + last_error_;
     return OkStatus();
   }
+  // Adds v to the per-round mean reported as `name`.
   void Record(const std::string& name, double v) {
-    stat_name_ = name;
-    stat_sum_ += v;
-    ++stat_count_;
+    auto& st = stats_[name];
+    st.first += v;
+    ++st.second;
   }
 
   bool full_;
+  // The malicious devices' own honest updates of the round, valid during Craft.
+  const Updates* own_ = nullptr;
   int64_t attacked_rounds_ = 0, skipped_rounds_ = 0;
-  std::string last_error_, stat_name_;
-  double stat_sum_ = 0.0;
-  int64_t stat_count_ = 0;
+  std::string last_error_;
+  std::map<std::string, std::pair<double, int64_t>> stats_;
 };
 
 class Alie : public CollusionAttack {
@@ -573,21 +805,87 @@ class FangKrum : public CollusionAttack {
   double epsilon_;
 };
 
+// Coordinate-wise median (kMedian) or trimmed mean with k trimmed per side
+// of `u`, the two rules Fang et al.'s Section 4.3 attack targets; used only
+// for the attack's diagnostics below.
+std::vector<double> CoordinateRule(const Updates& u, bool median, size_t k) {
+  const size_t n = u.size(), dim = u[0].size();
+  std::vector<double> out(dim), col(n);
+  for (size_t j = 0; j < dim; ++j) {
+    for (size_t i = 0; i < n; ++i) col[i] = u[i][j];
+    std::sort(col.begin(), col.end());
+    if (median) {
+      out[j] = n % 2 == 1 ? col[n / 2] : 0.5 * (col[n / 2 - 1] + col[n / 2]);
+    } else {
+      double sum = 0.0;
+      for (size_t i = k; i < n - k; ++i) sum += col[i];
+      out[j] = sum / static_cast<double>(n - 2 * k);
+    }
+  }
+  return out;
+}
+
 class FangTrimmedMean : public CollusionAttack {
  public:
-  FangTrimmedMean(const ParamSet& p, const AttackEnv& env)
-      : CollusionAttack("fang_trimmed_mean", p, env), b_(p.Double("b")) {}
+  FangTrimmedMean(const ParamSet& p, const AttackEnv& env, DirectionRule rule)
+      : CollusionAttack("fang_trimmed_mean", p, env),
+        b_(p.Double("b")),
+        rule_(rule),
+        diagnostics_(p.Bool("diagnostics")) {}
 
  protected:
   Status Craft(int64_t round, const Updates& known, const std::vector<float>& global, int64_t m,
-               int64_t, Updates* out) override {
+               int64_t n, Updates* out) override {
     Rng rng = env_.seed.Child("fang_trimmed_mean").Child("round", static_cast<uint64_t>(round)).MakeRng();
-    CONFML_ASSIGN_OR_RETURN(*out, FangTrimmedMeanAttack(known, global, m, full_, b_, rng));
+    // s_j is the change of the global model "when there are no attacks"
+    // (Section 4): under full knowledge, over every device's before-attack
+    // update, the malicious devices' own honest ones included; under partial
+    // knowledge over those alone.
+    Updates before = known;
+    const bool have_benign = full_ && own_ != nullptr && &known != own_;
+    if (have_benign) before.insert(before.end(), own_->begin(), own_->end());
+    const double beta = static_cast<double>(m) / static_cast<double>(n);
+    CONFML_ASSIGN_OR_RETURN(std::vector<float> s, ChangeDirection(before, rule_, rule_ == DirectionRule::kTrimmedMean ? beta : 0.0));
+    CONFML_ASSIGN_OR_RETURN(*out, FangTrimmedMeanAttack(known, global, s, m, full_, b_, rng));
+    if (diagnostics_ && have_benign) Diagnose(before, known, *out, m);
     return OkStatus();
   }
 
  private:
+  // How far the attack moves what trimmed mean (beta = m/n) and median would
+  // aggregate: |attacked - clean| / |clean|, the projection of the attacked
+  // step on the clean one, and the share of coordinates that the attacked
+  // aggregate moves against the clean one. Both rules discard the crafted
+  // values (they lie beyond the benign extremes), so the shift is bounded by
+  // the spread of the benign updates.
+  void Diagnose(const Updates& before, const Updates& benign, const Updates& crafted, int64_t m) {
+    Updates attacked = benign;
+    attacked.insert(attacked.end(), crafted.begin(), crafted.end());
+    const size_t k = static_cast<size_t>(m);
+    for (bool median : {false, true}) {
+      if (!median && 2 * k >= before.size()) continue;  // Trimming would leave nothing.
+      const std::vector<double> clean = CoordinateRule(before, median, k);
+      const std::vector<double> att = CoordinateRule(attacked, median, k);
+      double shift = 0.0, norm = 0.0, along = 0.0;
+      int64_t reversed = 0;
+      for (size_t j = 0; j < clean.size(); ++j) {
+        shift += (att[j] - clean[j]) * (att[j] - clean[j]);
+        norm += clean[j] * clean[j];
+        along += att[j] * clean[j];
+        if (att[j] * clean[j] < 0) ++reversed;
+      }
+      const std::string rule = median ? "median" : "trimmed_mean";
+      Record(rule + "_shift_ratio", norm > 0 ? std::sqrt(shift / norm) : 0.0);
+      // How much of the clean step survives along its own direction: 1 = no
+      // effect, 0 = the round makes no progress, < 0 = the model moves back.
+      Record(rule + "_progress_ratio", norm > 0 ? along / norm : 0.0);
+      Record(rule + "_reversed_fraction", static_cast<double>(reversed) / static_cast<double>(clean.size()));
+    }
+  }
+
   double b_;
+  DirectionRule rule_;
+  bool diagnostics_;
 };
 
 class MinMax : public CollusionAttack {
@@ -658,9 +956,13 @@ Status RegisterPoisoningAttacks() {
         });
     add({"attack", "backdoor",
          "Backdoor with a pixel-pattern trigger and model replacement (Bagdasaryan et al., "
-         "AISTATS 2020).",
+         "AISTATS 2020). With model_replacement and attacker_epochs > 0 the attacker trains its "
+         "backdoored model with its own recipe (train-and-scale); otherwise the honest local "
+         "training runs on its data plus triggered copies.",
          {Param::Int("target", 0, "Label that triggered inputs should get.").AtLeast(0),
-          Param::Double("poison_fraction", 0.2, "Share of the device's training data that is triggered.")
+          Param::Double("poison_fraction", 0.2,
+                        "Share of triggered copies in the device's data for the honest training "
+                        "code (data poisoning, or attacker_epochs = 0).")
               .GreaterThan(0.0)
               .AtMost(0.95),
           Param::Int("trigger_size", 4, "Side of the checkerboard trigger in pixels (features for flat data).")
@@ -671,9 +973,43 @@ Status RegisterPoisoningAttacks() {
           Param::IntList("attack_rounds", {}, "Rounds in which the attack acts; empty: every round.")
               .AtLeast(1),
           Param::Int("local_passes", 1,
-                     "Passes over the attacker's poisoned data per local epoch (it may train "
-                     "longer than honest devices).")
-              .AtLeast(1)}},
+                     "Passes over the poisoned data per local epoch of the honest training code "
+                     "(data poisoning, or attacker_epochs = 0).")
+              .AtLeast(1),
+          Param::Int("attacker_epochs", 6,
+                     "With model_replacement: epochs of the attacker's own training of L (the "
+                     "paper's attacker trains 6 local epochs); 0 uses the honest training code.")
+              .AtLeast(0),
+          Param::Double("attacker_lr", 0.05, "Initial learning rate of the attacker's SGD (paper: 0.05).")
+              .GreaterThan(0.0),
+          Param::Double("attacker_momentum", 0.9, "Momentum of the attacker's SGD (released code: 0.9).")
+              .AtLeast(0.0)
+              .AtMost(0.999),
+          Param::Double("attacker_weight_decay", 5e-4,
+                        "L2 weight decay of the attacker's SGD (released code: 5e-4).")
+              .AtLeast(0.0),
+          Param::DoubleList("lr_milestones", {0.2, 0.8},
+                            "Step decay: at these fractions of attacker_epochs the learning rate "
+                            "is multiplied by lr_decay (released code: MultiStepLR at 0.2 E and 0.8 E).")
+              .AtLeast(0.0)
+              .AtMost(1.0),
+          Param::Double("lr_decay", 0.1, "Factor of each step decay.").GreaterThan(0.0).AtMost(1.0),
+          Param::Int("attacker_batch_size", 64, "Batch size of the attacker's training (paper: 64).")
+              .AtLeast(2),
+          Param::Int("poison_per_batch", 20,
+                     "Triggered inputs in every batch of the attacker's training, the rest clean "
+                     "inputs of its own data (paper: 20 of 64).")
+              .AtLeast(1),
+          Param::Double("stop_loss", 1e-4,
+                        "Stop the attacker's training early once its loss on its own triggered "
+                        "inputs is at most this (the backdoor is learnt); 0 never stops early.")
+              .AtLeast(0.0),
+          Param::Double("alpha", 1.0,
+                        "Constrain-and-scale: the attacker minimises alpha CE + (1 - alpha) ||L - G||_2 "
+                        "(the distance term keeps L near the global model); 1 is train-and-scale, "
+                        "the released code's default.")
+              .GreaterThan(0.0)
+              .AtMost(1.0)}},
         [](const ParamSet& p, const AttackEnv& env) {
           return Built(std::make_shared<Backdoor>(p, env));
         });
@@ -710,9 +1046,18 @@ Status RegisterPoisoningAttacks() {
     add({"attack", "fang_trimmed_mean",
          "Fang et al. (USENIX Security 2020) local model poisoning of trimmed mean and median.",
          {Param::Double("b", 2.0, "Range factor of the full-knowledge attack.").GreaterThan(1.0),
+          Param::String("direction", "mean",
+                        "Rule whose no-attack change gives s_j: mean (the authors' code), median, "
+                        "or trimmed_mean with beta = malicious/clients (the paper's definition "
+                        "for the rule attacked).")
+              .OneOf({"mean", "median", "trimmed_mean"}),
+          Param::Bool("diagnostics", false,
+                      "Report how far the crafted values shift trimmed mean (beta = malicious/"
+                      "clients) and median per round (full knowledge; costs a sort per coordinate)."),
           KnowledgeParam()}},
         [](const ParamSet& p, const AttackEnv& env) -> StatusOr<AttackPtr> {
-          return AttackPtr(std::make_shared<FangTrimmedMean>(p, env));
+          CONFML_ASSIGN_OR_RETURN(DirectionRule rule, ParseDirectionRule(p.String("direction")));
+          return AttackPtr(std::make_shared<FangTrimmedMean>(p, env, rule));
         });
     for (const char* name : {"min_max", "min_sum"}) {
       const std::string n = name;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "confml/attacks/poisoning.h"
+#include "confml/defenses/robust_aggregation.h"
 
 namespace confml::attacks {
 
@@ -78,6 +79,38 @@ double NormalQuantile(double p) {
   return 0.5 * (lo + hi);
 }
 
+// Squared distances between every pair of `u` (row-major n x n) with the
+// defenses' Gram-matrix routine: the gamma/lambda searches below need them
+// once, and the naive O(n^2 d) loop made one search take minutes at
+// n = 100, d = 50,890.
+StatusOr<std::vector<double>> PairwiseSq(const Updates& u) {
+  std::vector<const float*> ptrs;
+  ptrs.reserve(u.size());
+  for (const auto& v : u) ptrs.push_back(v.data());
+  std::vector<double> d;
+  CONFML_RETURN_IF_ERROR(defenses::PairwiseSquaredDistances(ptrs, u.empty() ? 0 : u[0].size(), &d));
+  return d;
+}
+
+// Krum scores from a row-major n x n squared-distance matrix; the number of
+// neighbours is clamped to [1, n - 1] as in KrumScores.
+std::vector<double> ScoresFromMatrix(const std::vector<double>& d, int64_t n, int64_t f) {
+  const int64_t k = std::clamp<int64_t>(n - f - 2, 1, std::max<int64_t>(n - 1, 1));
+  std::vector<double> scores(static_cast<size_t>(n), 0.0);
+  std::vector<double> others;
+  for (int64_t i = 0; i < n; ++i) {
+    others.clear();
+    for (int64_t j = 0; j < n; ++j) {
+      if (j != i) others.push_back(d[static_cast<size_t>(i * n + j)]);
+    }
+    const size_t kk = std::min(others.size(), static_cast<size_t>(k));
+    std::partial_sort(others.begin(), others.begin() + static_cast<std::ptrdiff_t>(kk), others.end());
+    scores[static_cast<size_t>(i)] =
+        std::accumulate(others.begin(), others.begin() + static_cast<std::ptrdiff_t>(kk), 0.0);
+  }
+  return scores;
+}
+
 double Uniform(Rng& rng, double a, double b) {
   if (a > b) std::swap(a, b);
   return a + (b - a) * rng.Uniform();
@@ -131,12 +164,50 @@ Status StampTrigger(const std::vector<int64_t>& sample_shape, int64_t size, floa
 }
 
 StatusOr<std::vector<float>> ChangeDirection(const Updates& benign) {
+  return ChangeDirection(benign, DirectionRule::kMean);
+}
+
+StatusOr<std::vector<float>> ChangeDirection(const Updates& updates, DirectionRule rule,
+                                             double beta) {
   size_t dim = 0;
-  CONFML_RETURN_IF_ERROR(CheckUpdates(benign, "change direction", &dim));
-  std::vector<double> m = Mean(benign, dim);
+  CONFML_RETURN_IF_ERROR(CheckUpdates(updates, "change direction", &dim));
+  if (!(beta >= 0.0 && beta < 0.5)) {
+    return InvalidArgumentError("change direction: trimmed-mean beta must be in [0, 0.5), got " +
+                                std::to_string(beta));
+  }
+  std::vector<double> agg;
+  if (rule == DirectionRule::kMean) {
+    agg = Mean(updates, dim);
+  } else {
+    agg.assign(dim, 0.0);
+    const size_t n = updates.size();
+    // Same trim count as the trimmed-mean aggregator: floor(beta n) per side.
+    const size_t k = rule == DirectionRule::kTrimmedMean
+                         ? static_cast<size_t>(std::floor(beta * static_cast<double>(n) + 1e-9))
+                         : 0;
+    std::vector<double> col(n);
+    for (size_t j = 0; j < dim; ++j) {
+      for (size_t i = 0; i < n; ++i) col[i] = updates[i][j];
+      std::sort(col.begin(), col.end());
+      if (rule == DirectionRule::kMedian) {
+        agg[j] = n % 2 == 1 ? col[n / 2] : 0.5 * (col[n / 2 - 1] + col[n / 2]);
+      } else {
+        double sum = 0.0;
+        for (size_t i = k; i < n - k; ++i) sum += col[i];
+        agg[j] = sum / static_cast<double>(n - 2 * k);
+      }
+    }
+  }
   std::vector<float> s(dim);
-  for (size_t j = 0; j < dim; ++j) s[j] = m[j] > 0 ? 1.0f : (m[j] < 0 ? -1.0f : 0.0f);
+  for (size_t j = 0; j < dim; ++j) s[j] = agg[j] > 0 ? 1.0f : (agg[j] < 0 ? -1.0f : 0.0f);
   return s;
+}
+
+StatusOr<DirectionRule> ParseDirectionRule(const std::string& name) {
+  if (name == "mean") return DirectionRule::kMean;
+  if (name == "median") return DirectionRule::kMedian;
+  if (name == "trimmed_mean") return DirectionRule::kTrimmedMean;
+  return InvalidArgumentError("unknown direction rule '" + name + "' (mean, median, trimmed_mean)");
 }
 
 StatusOr<double> AlieZ(int64_t n, int64_t m) {
@@ -203,16 +274,18 @@ StatusOr<FangKrumResult> FangKrumAttack(const Updates& benign, int64_t num_malic
   const int64_t nb = static_cast<int64_t>(benign.size());
   const int64_t c = num_malicious, m = num_clients;
   const double sqrt_d = std::sqrt(static_cast<double>(dim));
+  CONFML_ASSIGN_OR_RETURN(std::vector<double> bd, PairwiseSq(benign));
 
   // Upper bound on lambda (Fang et al. Eq. 4): distances are the same in
   // model and delta space, and D(w_i, w_Re) is the norm of benign delta i.
   const int64_t gamma_size = std::clamp<int64_t>(m - c - 2, 0, nb - 1);
   double min_sum = std::numeric_limits<double>::infinity();
   double max_norm = 0.0;
+  std::vector<double> dists;
   for (int64_t i = 0; i < nb; ++i) {
-    std::vector<double> dists;
+    dists.clear();
     for (int64_t l = 0; l < nb; ++l) {
-      if (l != i) dists.push_back(std::sqrt(SquaredDistance(benign[i], benign[l])));
+      if (l != i) dists.push_back(std::sqrt(bd[static_cast<size_t>(i * nb + l)]));
     }
     std::sort(dists.begin(), dists.end());
     min_sum = std::min(min_sum, std::accumulate(dists.begin(), dists.begin() + gamma_size, 0.0));
@@ -222,13 +295,39 @@ StatusOr<FangKrumResult> FangKrumAttack(const Updates& benign, int64_t num_malic
   FangKrumResult r;
   r.lambda_upper_bound = min_sum / denom + max_norm / sqrt_d;
 
-  Updates all(static_cast<size_t>(c), std::vector<float>(dim));
-  for (const auto& b : benign) all.push_back(b);
+  // Krum over c copies of -lambda s and the benign updates, for each lambda
+  // tried: only the copy-to-benign distances change with lambda, and
+  // |-lambda s - b|^2 = lambda^2 |s|^2 + 2 lambda s.b + |b|^2.
+  double ss = 0.0;
+  for (float x : s) ss += static_cast<double>(x) * x;
+  std::vector<double> sb(static_cast<size_t>(nb)), bb(static_cast<size_t>(nb));
+  for (int64_t i = 0; i < nb; ++i) {
+    double dot = 0.0, sq = 0.0;
+    for (size_t j = 0; j < dim; ++j) {
+      dot += static_cast<double>(s[j]) * benign[static_cast<size_t>(i)][j];
+      sq += static_cast<double>(benign[static_cast<size_t>(i)][j]) * benign[static_cast<size_t>(i)][j];
+    }
+    sb[static_cast<size_t>(i)] = dot;
+    bb[static_cast<size_t>(i)] = sq;
+  }
+  const int64_t n = c + nb;
+  std::vector<double> d(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < nb; ++i) {
+    for (int64_t l = 0; l < nb; ++l) d[static_cast<size_t>((c + i) * n + c + l)] = bd[static_cast<size_t>(i * nb + l)];
+  }
   double lambda = r.lambda_upper_bound;
   while (true) {
-    for (size_t j = 0; j < dim; ++j) all[0][j] = static_cast<float>(-lambda * s[j]);
-    for (int64_t i = 1; i < c; ++i) all[static_cast<size_t>(i)] = all[0];
-    CONFML_ASSIGN_OR_RETURN(int64_t chosen, KrumSelect(all, c));
+    for (int64_t i = 0; i < nb; ++i) {
+      const double v = std::max(0.0, lambda * lambda * ss + 2.0 * lambda * sb[static_cast<size_t>(i)] +
+                                         bb[static_cast<size_t>(i)]);
+      for (int64_t k = 0; k < c; ++k) {
+        d[static_cast<size_t>(k * n + c + i)] = v;
+        d[static_cast<size_t>((c + i) * n + k)] = v;
+      }
+    }
+    const std::vector<double> scores = ScoresFromMatrix(d, n, c);
+    // Lowest score, ties to the lowest index (the copies come first).
+    const int64_t chosen = static_cast<int64_t>(std::min_element(scores.begin(), scores.end()) - scores.begin());
     if (chosen < c) {
       r.selected = true;
       break;
@@ -237,7 +336,8 @@ StatusOr<FangKrumResult> FangKrumAttack(const Updates& benign, int64_t num_malic
     lambda /= 2.0;
   }
   r.lambda = lambda;
-  r.update = all[0];
+  r.update.resize(dim);
+  for (size_t j = 0; j < dim; ++j) r.update[j] = static_cast<float>(-lambda * s[j]);
   return r;
 }
 
@@ -246,14 +346,26 @@ StatusOr<Updates> FangTrimmedMeanAttack(const Updates& benign, const std::vector
                                         Rng& rng) {
   size_t dim = 0;
   CONFML_RETURN_IF_ERROR(CheckUpdates(benign, "Fang trimmed-mean attack", &dim));
+  CONFML_ASSIGN_OR_RETURN(std::vector<float> s, ChangeDirection(benign));
+  return FangTrimmedMeanAttack(benign, global, s, num_malicious, full_knowledge, b, rng);
+}
+
+StatusOr<Updates> FangTrimmedMeanAttack(const Updates& benign, const std::vector<float>& global,
+                                        const std::vector<float>& s, int64_t num_malicious,
+                                        bool full_knowledge, double b, Rng& rng) {
+  size_t dim = 0;
+  CONFML_RETURN_IF_ERROR(CheckUpdates(benign, "Fang trimmed-mean attack", &dim));
   if (!global.empty() && global.size() != dim) {
     return InvalidArgumentError("Fang trimmed-mean attack: global has " +
                                 std::to_string(global.size()) + " values, updates " +
                                 std::to_string(dim));
   }
+  if (s.size() != dim) {
+    return InvalidArgumentError("Fang trimmed-mean attack: direction has " + std::to_string(s.size()) +
+                                " values, updates " + std::to_string(dim));
+  }
   if (num_malicious < 1) return InvalidArgumentError("Fang trimmed-mean attack: no malicious clients");
   if (b <= 1.0) return InvalidArgumentError("Fang trimmed-mean attack: b must be > 1");
-  CONFML_ASSIGN_OR_RETURN(std::vector<float> s, ChangeDirection(benign));
   std::vector<double> mu, sigma;
   if (!full_knowledge) {
     mu = Mean(benign, dim);
@@ -263,14 +375,16 @@ StatusOr<Updates> FangTrimmedMeanAttack(const Updates& benign, const std::vector
   for (size_t j = 0; j < dim; ++j) {
     const double g = global.empty() ? 0.0 : global[j];
     const bool push_up = s[j] < 0;  // The global model would decrease: push it up.
+    double wmax = -std::numeric_limits<double>::infinity(), wmin = -wmax;
+    if (full_knowledge) {
+      for (const auto& v : benign) {
+        wmax = std::max(wmax, g + v[j]);
+        wmin = std::min(wmin, g + v[j]);
+      }
+    }
     for (int64_t k = 0; k < num_malicious; ++k) {
       double w = 0.0;
       if (full_knowledge) {
-        double wmax = -std::numeric_limits<double>::infinity(), wmin = -wmax;
-        for (const auto& v : benign) {
-          wmax = std::max(wmax, g + v[j]);
-          wmin = std::min(wmin, g + v[j]);
-        }
         if (push_up) {
           w = wmax > 0 ? Uniform(rng, wmax, b * wmax) : Uniform(rng, wmax, wmax / b);
         } else {
@@ -294,33 +408,43 @@ StatusOr<Perturbation> ParsePerturbation(const std::string& name) {
   return InvalidArgumentError("unknown perturbation '" + name + "' (unit_vec, std, sign)");
 }
 
+namespace {
+
+// max_i |mal - b_i| (min-max) or sum_i |mal - b_i|^2 (min-sum), directly.
+double MinMaxLhs(const Updates& benign, const std::vector<float>& mal, bool min_sum) {
+  double lhs = 0.0;
+  for (const auto& b : benign) {
+    const double d2 = SquaredDistance(mal, b);
+    lhs = min_sum ? lhs + d2 : std::max(lhs, std::sqrt(d2));
+  }
+  return lhs;
+}
+
+// max_{i,j} |b_i - b_j| (min-max) or max_i sum_j |b_i - b_j|^2 (min-sum).
+StatusOr<double> MinMaxBound(const Updates& benign, bool min_sum) {
+  const size_t n = benign.size();
+  CONFML_ASSIGN_OR_RETURN(std::vector<double> bd, PairwiseSq(benign));
+  double bound = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    double row = 0.0;
+    for (size_t j = 0; j < n; ++j) {
+      if (i == j) continue;
+      row = min_sum ? row + bd[i * n + j] : std::max(row, std::sqrt(bd[i * n + j]));
+    }
+    bound = std::max(bound, row);
+  }
+  return bound;
+}
+
+}  // namespace
+
 StatusOr<std::pair<double, double>> MinMaxConstraint(const Updates& benign,
                                                      const std::vector<float>& mal, bool min_sum) {
   size_t dim = 0;
   CONFML_RETURN_IF_ERROR(CheckUpdates(benign, "min-max", &dim));
   if (mal.size() != dim) return InvalidArgumentError("min-max: malicious update of another size");
-  const size_t n = benign.size();
-  double bound = 0.0, lhs = 0.0;
-  for (size_t i = 0; i < n; ++i) {
-    double row = 0.0;
-    for (size_t j = 0; j < n; ++j) {
-      if (i == j) continue;
-      const double d2 = SquaredDistance(benign[i], benign[j]);
-      if (min_sum) {
-        row += d2;
-      } else {
-        bound = std::max(bound, std::sqrt(d2));
-      }
-    }
-    if (min_sum) bound = std::max(bound, row);
-    const double d2 = SquaredDistance(mal, benign[i]);
-    if (min_sum) {
-      lhs += d2;
-    } else {
-      lhs = std::max(lhs, std::sqrt(d2));
-    }
-  }
-  return std::make_pair(lhs, bound);
+  CONFML_ASSIGN_OR_RETURN(double bound, MinMaxBound(benign, min_sum));
+  return std::make_pair(MinMaxLhs(benign, mal, min_sum), bound);
 }
 
 StatusOr<MinMaxResult> MinMaxAttack(const Updates& benign, Perturbation p, bool min_sum,
@@ -352,11 +476,33 @@ StatusOr<MinMaxResult> MinMaxAttack(const Updates& benign, Perturbation p, bool 
     for (size_t j = 0; j < dim; ++j) v[j] = static_cast<float>(mu[j] - gamma * dev[j]);
     return v;
   };
+  // The benign bound does not depend on gamma: one pairwise-distance matrix.
+  const size_t n = benign.size();
+  CONFML_ASSIGN_OR_RETURN(double bound, MinMaxBound(benign, min_sum));
+  // |mu - gamma p - b_i|^2 = a_i - 2 gamma c_i + gamma^2 |p|^2 with
+  // a_i = |mu - b_i|^2 and c_i = p.(mu - b_i): each step of the search is O(n).
+  std::vector<double> a(n, 0.0), c(n, 0.0);
+  double pp = 0.0;
+  for (size_t j = 0; j < dim; ++j) pp += dev[j] * dev[j];
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < dim; ++j) {
+      const double diff = mu[j] - benign[i][j];
+      a[i] += diff * diff;
+      c[i] += dev[j] * diff;
+    }
+  }
+  auto feasible = [&](double gamma) {
+    double lhs = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+      const double d2 = std::max(0.0, a[i] - 2.0 * gamma * c[i] + gamma * gamma * pp);
+      lhs = min_sum ? lhs + d2 : std::max(lhs, std::sqrt(d2));
+    }
+    return lhs <= bound;
+  };
   // Algorithm 1: step up by half the last step on success, down on failure.
   double gamma = gamma_init, step = gamma_init, gamma_succ = 0.0;
   while (std::abs(gamma_succ - gamma) > tau) {
-    CONFML_ASSIGN_OR_RETURN(auto sides, MinMaxConstraint(benign, craft(gamma), min_sum));
-    if (sides.first <= sides.second) {
+    if (feasible(gamma)) {
       gamma_succ = gamma;
       gamma += step / 2;
     } else {
@@ -365,8 +511,16 @@ StatusOr<MinMaxResult> MinMaxAttack(const Updates& benign, Perturbation p, bool 
     step /= 2;
   }
   MinMaxResult r;
-  r.gamma = gamma_succ;
   r.update = craft(gamma_succ);
+  // The closed form runs in double on the unrounded update; the float update
+  // that is sent must satisfy the constraint itself, so check it directly
+  // and back off by tau in the rare case rounding put it just outside.
+  for (int back = 0; gamma_succ > 0.0 && back < 64; ++back) {
+    if (MinMaxLhs(benign, r.update, min_sum) <= bound) break;
+    gamma_succ = std::max(0.0, gamma_succ - tau);
+    r.update = craft(gamma_succ);
+  }
+  r.gamma = gamma_succ;
   return r;
 }
 

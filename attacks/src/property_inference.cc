@@ -351,9 +351,21 @@ class PropertyInference : public Attack {
     r->metrics["accuracy"] = static_cast<double>(correct) / static_cast<double>(truth.size());
     r->metrics["classifier_train_accuracy"] = train_acc;
     r->metrics["feature_dim"] = static_cast<double>(d);
+    const int64_t holders = HonestHolders();
+    r->metrics["honest_holders"] = static_cast<double>(holders);
     if (positives == 0 || positives == static_cast<int64_t>(truth.size())) {
+      // AUC needs both answers among the scored rounds; say which is missing
+      // and why, so a NaN never passes silently.
       r->metrics["auc"] = std::numeric_limits<double>::quiet_NaN();
-      r->note = "every observed round has the same ground truth; AUC undefined";
+      if (holders == 0) {
+        r->note = "AUC undefined: no device other than the attacker's holds the property (class " +
+                  std::to_string(property_class_) + "), so every observed round is negative";
+      } else {
+        r->note = "AUC undefined: in all " + std::to_string(truth.size()) +
+                  " observed rounds a holder " +
+                  (positives == 0 ? std::string("never took part") : std::string("always took part")) +
+                  " (participation; attack.every_round keeps the attacker in every round)";
+      }
     } else {
       CONFML_ASSIGN_OR_RETURN(RocCurve roc, ComputeRoc(scores, truth));
       r->metrics["auc"] = roc.auc;
@@ -379,17 +391,27 @@ class PropertyInference : public Attack {
     auto it = participants_.find(round);
     if (it == participants_.end()) return false;
     for (int64_t c : it->second) {
-      if (env_.malicious_clients.count(c)) continue;
-      if (c < 0 || c >= static_cast<int64_t>(env_.partition->size())) continue;
-      const auto& idx = (*env_.partition)[static_cast<size_t>(c)];
-      if (idx.empty()) continue;
-      int64_t with = 0;
-      for (int64_t i : idx) with += env_.train->labels[static_cast<size_t>(i)] == property_class_;
-      if (static_cast<double>(with) >= holder_min_fraction_ * static_cast<double>(idx.size())) {
-        return true;
-      }
+      if (IsHonestHolder(c)) return true;
     }
     return false;
+  }
+
+  bool IsHonestHolder(int64_t c) const {
+    if (env_.malicious_clients.count(c)) return false;
+    if (c < 0 || c >= static_cast<int64_t>(env_.partition->size())) return false;
+    const auto& idx = (*env_.partition)[static_cast<size_t>(c)];
+    if (idx.empty()) return false;
+    int64_t with = 0;
+    for (int64_t i : idx) with += env_.train->labels[static_cast<size_t>(i)] == property_class_;
+    return static_cast<double>(with) >= holder_min_fraction_ * static_cast<double>(idx.size());
+  }
+
+  int64_t HonestHolders() const {
+    int64_t n = 0;
+    for (int64_t c = 0; c < static_cast<int64_t>(env_.partition->size()); ++c) {
+      n += IsHonestHolder(c) ? 1 : 0;
+    }
+    return n;
   }
 
   std::string config_;

@@ -1,6 +1,7 @@
 // confml serve verifier|runtime|model-provider [...] and confml device [...]:
 // the Islet roles as separate processes over gRPC with attested TLS
-// (net/; built with -DCONFML_WITH_GRPC=ON). See docs/scaleout.md.
+// (net/; built with -DCONFML_WITH_GRPC=ON), for the fl_words flow scenario
+// and for any federated experiment config. See docs/scaleout.md.
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -22,15 +23,22 @@ constexpr char kServeUsage[] =
     "usage: confml serve verifier --config CONFIG --cert-out FILE [--listen ADDR] [common]\n"
     "       confml serve runtime --config CONFIG --verifier ADDR --verifier-cert FILE [--listen "
     "ADDR]\n"
-    "             [--devices N] [--min-clients K] [--round-timeout S] [--max-retries R]\n"
-    "             [--checkpoint FILE] [--results FILE] [--max-message-bytes B] [--linger S] "
+    "             [--devices N] [--round-timeout S] [--max-retries R] [--results F.json]\n"
+    "             [--join-timeout S --model-timeout S (federated)]\n"
+    "             [--max-message-bytes B] [--linger S]\n"
+    "             [--min-clients K --checkpoint FILE (fl_words) | --resume RUN_DIR (federated)] "
     "[common]\n"
     "       confml serve model-provider --config CONFIG --verifier ADDR --verifier-cert FILE\n"
-    "             --runtime ADDR [--chunk-bytes B] [common]\n"
+    "             --runtime ADDR [--chunk-bytes B] [--connect-timeout S] [common]\n"
     "       confml device --config CONFIG --runtime ADDR --verifier ADDR --verifier-cert FILE\n"
-    "             [--index I --of N | --words w1,w2] [--chunk-bytes B] [--connect-timeout S] "
-    "[common]\n"
+    "             --index I --of N [--words w1,w2 (fl_words)] [--chunk-bytes B] "
+    "[--connect-timeout S] [--reconnect S] [common]\n"
+    "CONFIG: the Islet flow scenario fl_words, or any experiment of kind federated (the runtime\n"
+    "        runs it as `confml run` does, from the initial model the model-provider\n"
+    "        delivers; device I of N trains the clients with id % N == I)\n"
     "common: --name NAME  --log FILE  --ready-file FILE (servers: gets host:port)\n"
+    "        --set SECTION.KEY=VALUE (config override, as `confml run`'s; give every process "
+    "the same)\n"
     "        --component MODULE=CONFIG (extra code in this party's Program, e.g. "
     "attacks=exfiltrate_inputs)\n";
 
@@ -94,6 +102,13 @@ int Parse(int argc, char** argv, Args* a) {
     double d = 0;
     if (arg == "--config" && value(&v)) {
       common.config_path = v;
+    } else if (arg == "--set" && value(&v)) {
+      if (v.find('=') == std::string_view::npos || v.front() == '=') {
+        return Usage("--set needs SECTION.KEY=VALUE, got '" + std::string(v) + "'");
+      }
+      common.overrides.emplace_back(v);
+    } else if (arg == "--resume" && value(&v)) {
+      a->runtime.resume_dir = v;
     } else if (arg == "--name" && value(&v)) {
       common.name = v;
     } else if (arg == "--log" && value(&v)) {
@@ -123,6 +138,10 @@ int Parse(int argc, char** argv, Args* a) {
       a->runtime.max_retries = n;
     } else if (arg == "--round-timeout" && value(&v) && ToDouble(v, &d) && d > 0) {
       a->runtime.round_timeout_seconds = d;
+    } else if (arg == "--join-timeout" && value(&v) && ToDouble(v, &d) && d > 0) {
+      a->runtime.join_timeout_seconds = d;
+    } else if (arg == "--model-timeout" && value(&v) && ToDouble(v, &d) && d > 0) {
+      a->runtime.model_timeout_seconds = d;
     } else if (arg == "--linger" && value(&v) && ToDouble(v, &d) && d >= 0) {
       a->runtime.linger_seconds = d;
     } else if (arg == "--checkpoint" && value(&v)) {
@@ -204,6 +223,12 @@ int DeviceCommand(int argc, char** argv) {
   InstallSignals();
   StatusOr<net::DeviceReport> r = net::RunDevice(a.device, &g_stop);
   if (!r.ok()) return Finish(r.status());
+  if (!r->final_state_hash.empty()) {  // the federated flow
+    std::printf("trained %lld clients in %lld rounds\nfinal model %s\n",
+                static_cast<long long>(r->clients_trained),
+                static_cast<long long>(r->rounds_trained), r->final_state_hash.c_str());
+    return kExitOk;
+  }
   for (const std::string& p : r->predictions) std::printf("%s\n", p.c_str());
   std::printf("others_accuracy %.4f\n", r->others_accuracy);
   return kExitOk;

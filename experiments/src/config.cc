@@ -261,7 +261,12 @@ const std::vector<Section>& Sections() {
                        Param::Int("start_round", 1,
                                   "First round in which the attack acts; earlier rounds are "
                                   "clean warm-up (the attack sees none of their hooks).")
-                           .AtLeast(1)}},
+                           .AtLeast(1),
+                       Param::Bool("every_round", false,
+                                   "Device attacks: the malicious devices are sampled in every "
+                                   "round (always online, as the adversary of Melis et al. who "
+                                   "keeps every global model); the round's other slots are "
+                                   "drawn uniformly from the honest devices.")}},
         [] { return SpecsOf(AttackRegistry()); },
         {kFederated}});
     s.push_back(Section{

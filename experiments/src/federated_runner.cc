@@ -325,16 +325,38 @@ StatusOr<FederatedRunOutput> RunFederatedExperiment(
   }
   setup.aggregator = std::move(aggregator);
   setup.seed = root;
-  if (!spec.initial_model.empty()) {
+  if (!spec.initial_model.empty() || spec.initial_state) {
     // The size check needs the model: build one replica's worth of context.
     ModelContext context{data->train.sample_shape, data->train.num_classes};
     CONFML_ASSIGN_OR_RETURN(ModelPtr probe, CreateModel(spec.model, spec.model_params, context,
                                                         root.Child("initial-model-probe")));
-    CONFML_ASSIGN_OR_RETURN(
-        setup.initial_state,
-        LoadInitialModel(spec.initial_model, static_cast<int64_t>(FlatState(*probe).size())));
+    const int64_t size = static_cast<int64_t>(FlatState(*probe).size());
+    if (spec.initial_state) {
+      CONFML_ASSIGN_OR_RETURN(setup.initial_state, spec.initial_state(size));
+      if (static_cast<int64_t>(setup.initial_state.size()) != size) {
+        return InvalidArgumentError("the supplied initial state has " +
+                                    std::to_string(setup.initial_state.size()) +
+                                    " floats, but model '" + spec.model + "' has " +
+                                    std::to_string(size));
+      }
+    } else {
+      CONFML_ASSIGN_OR_RETURN(setup.initial_state, LoadInitialModel(spec.initial_model, size));
+    }
   }
   const std::string aggregator_text = setup.aggregator->config_text();
+  if (!spec.attack.empty() && spec.attackers_every_round) {
+    // Same seeded choice as below (it depends only on the seed and the
+    // number of clients), made before the engine fixes its sampling.
+    CONFML_ASSIGN_OR_RETURN(
+        options.always_sampled,
+        ChooseMaliciousClients(spec, static_cast<int64_t>(setup.partition.size()), root));
+    if (static_cast<int64_t>(options.always_sampled.size()) > options.clients_per_round) {
+      return InvalidArgumentError(
+          "attack.every_round: " + std::to_string(options.always_sampled.size()) +
+          " malicious devices do not fit in federated.clients_per_round " +
+          std::to_string(options.clients_per_round));
+    }
+  }
   CONFML_ASSIGN_OR_RETURN(std::unique_ptr<FederatedEngine> engine,
                           FederatedEngine::Create(options, std::move(setup)));
 
@@ -363,7 +385,13 @@ StatusOr<FederatedRunOutput> RunFederatedExperiment(
     if (spec.attack_start_round > 1) {
       attack = std::make_shared<DelayedAttack>(attack, spec.attack_start_round);
     }
-    if (attack->role() != AttackRole::kDevice) out.malicious_clients.clear();
+    if (attack->role() != AttackRole::kDevice) {
+      if (spec.attackers_every_round) {
+        return InvalidArgumentError("attack.every_round applies to device attacks; '" +
+                                    spec.attack + "' does not run as a device");
+      }
+      out.malicious_clients.clear();
+    }
     engine->AddHooks(attack);
   }
   for (const auto& h : hooks) engine->AddHooks(h);

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -48,6 +49,9 @@ struct FederatedRunSpec {
   // An earlier run's fl.ckpt (or its run folder) whose global model the run
   // starts from; empty: a fresh model.
   std::string initial_model;
+  // When set, the initial state comes from here instead (RunOptions::
+  // initial_state): called with the model's flat size.
+  std::function<StatusOr<std::vector<float>>(int64_t state_size)> initial_state;
   std::string aggregator = "fedavg";  // An AggregatorRegistry() name.
   std::map<std::string, ParamValue> aggregator_params;
   FederatedOptions options;  // checkpoint_path defaults to <run_dir>/fl.ckpt.
@@ -70,6 +74,7 @@ struct FederatedRunSpec {
   std::map<std::string, ParamValue> attack_params;
   double malicious_fraction = 0.1;  // device attacks
   int64_t attack_start_round = 1;   // the attack sees no hook of earlier rounds
+  bool attackers_every_round = false;  // device attacks: malicious devices in every round
   // FLTrust-style aggregators: samples of the runtime's root dataset.
   int64_t root_dataset_size = 100;
 };

@@ -121,6 +121,16 @@ std::string SuccessMetricFromEvents(const std::vector<std::string>& events) {
   return "success";
 }
 
+// The attack's note, which the runner appends to that event after "; ".
+std::string AttackNoteFromEvents(const std::vector<std::string>& events) {
+  for (const std::string& e : events) {
+    if (e.rfind("attack ", 0) != 0) continue;
+    const size_t sep = e.find("); ");
+    return sep == std::string::npos ? "" : e.substr(sep + 3);
+  }
+  return "";
+}
+
 double Get(const std::map<std::string, double>& m, const std::string& k) {
   auto it = m.find(k);
   return it == m.end() ? kNaN : it->second;
@@ -147,6 +157,7 @@ StatusOr<MatrixCell> CellFromRun(const ExperimentConfig& cell_config, const RunR
       return InvalidArgumentError("matrix cell of kind federated has no attack section");
     }
     c.success_metric = SuccessMetricFromEvents(r.events);
+    c.note = AttackNoteFromEvents(r.events);
     c.success = Get(r.outcome, "attack.success");
     c.blind_guess = Get(r.outcome, "attack.blind_guess");
     c.received_input = Get(r.outcome, "attack.received_input") > 0.5;
@@ -288,12 +299,20 @@ std::string MatrixMarkdown(const MatrixResult& m) {
     out += "| " + m.rows[i] + " (" + first.success_metric + ", blind " + Num(blind) + ") |";
     for (size_t j = 0; j < m.columns.size(); ++j) {
       const MatrixCell& c = m.at(i, j);
-      out += " " + Num(c.success) + (c.received_input ? "" : "*") + " (" + Num(c.utility) + ") |";
+      out += " " + (std::isnan(c.success) ? std::string("undefined") : Num(c.success)) +
+             (c.received_input ? "" : "*") + " (" + Num(c.utility) + ") |";
     }
     out += "\n";
   }
   out += "\n`*`: the protocol never handed the attack the bytes it needs. Utility: final test "
-         "accuracy (federated) or the flow's task accuracy.\n\n";
+         "accuracy (federated) or the flow's task accuracy.\n";
+  for (const MatrixCell& c : m.cells) {
+    if (!std::isnan(c.success)) continue;
+    out += "`undefined`: " + c.row + " x " + c.column + ": " + c.success_metric +
+           " is not defined in this run (" + (c.note.empty() ? "the attack gave no reason" : c.note) +
+           ").\n";
+  }
+  out += "\n";
   out += "Cost: wall seconds / modeled TEE seconds\n\n| attack |";
   for (const std::string& c : m.columns) out += " " + c + " |";
   out += "\n" + rule + "\n";
@@ -316,13 +335,13 @@ std::string MatrixCsv(const MatrixResult& m) {
   };
   std::string out =
       "row,column,kind,success_metric,success,blind_guess,higher_is_better,received_input,"
-      "utility_metric,utility,wall_seconds,tee_seconds,refusals\n";
+      "utility_metric,utility,wall_seconds,tee_seconds,refusals,note\n";
   for (const MatrixCell& c : m.cells) {
     out += quote(c.row) + "," + quote(c.column) + "," + c.kind + "," + c.success_metric + "," +
            Num(c.success, 9) + "," + Num(c.blind_guess, 9) + "," +
            (c.higher_is_better ? "1" : "0") + "," + (c.received_input ? "1" : "0") + "," +
            c.utility_metric + "," + Num(c.utility, 9) + "," + Num(c.wall_seconds, 6) + "," +
-           Num(c.tee_seconds, 6) + "," + std::to_string(c.refusals) + "\n";
+           Num(c.tee_seconds, 6) + "," + std::to_string(c.refusals) + "," + quote(c.note) + "\n";
   }
   return out;
 }
@@ -367,12 +386,14 @@ Status WriteMatrixH5(const std::string& path, const MatrixResult& m) {
     const hid_t f = file.get();
     CONFML_RETURN_IF_ERROR(WriteH5Strings(f, "rows", m.rows));
     CONFML_RETURN_IF_ERROR(WriteH5Strings(f, "columns", m.columns));
-    std::vector<std::string> success_metric, utility_metric, kind;
+    std::vector<std::string> success_metric, utility_metric, kind, note;
     for (const MatrixCell& c : m.cells) {
       success_metric.push_back(c.success_metric);
       utility_metric.push_back(c.utility_metric);
       kind.push_back(c.kind);
+      note.push_back(c.note);
     }
+    CONFML_RETURN_IF_ERROR(WriteH5Strings(f, "note", note));
     CONFML_RETURN_IF_ERROR(WriteH5Strings(f, "success_metric", success_metric));
     CONFML_RETURN_IF_ERROR(WriteH5Strings(f, "utility_metric", utility_metric));
     CONFML_RETURN_IF_ERROR(WriteH5Strings(f, "kind", kind));
@@ -402,9 +423,11 @@ StatusOr<RunResult> RunMatrixKind(const ExperimentConfig& config, const RunOptio
   const bool log = options.progress != ProgressMode::kNone;
   StatusOr<MatrixResult> m = RunMatrix(config, [&](const MatrixCell& c) {
     if (!log) return;
-    std::fprintf(stderr, "matrix: %s x %s: %s %s (utility %s) in %.1f s\n", c.row.c_str(),
-                 c.column.c_str(), c.success_metric.c_str(), Num(c.success).c_str(),
-                 Num(c.utility).c_str(), c.wall_seconds);
+    std::fprintf(stderr, "matrix: %s x %s: %s %s (utility %s) in %.1f s%s%s\n", c.row.c_str(),
+                 c.column.c_str(), c.success_metric.c_str(),
+                 std::isnan(c.success) ? "undefined" : Num(c.success).c_str(),
+                 Num(c.utility).c_str(), c.wall_seconds, std::isnan(c.success) ? ": " : "",
+                 std::isnan(c.success) ? c.note.c_str() : "");
   });
   if (!m.ok()) return m.status();
   RunResult result;

@@ -304,6 +304,7 @@ StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOption
   o.checkpoint_every = config.Int("federated", "checkpoint_every");
   o.executor = options.client_executor;
   spec.initial_model = config.String("federated", "initial_model");
+  spec.initial_state = options.initial_state;
   const SectionConfig& opt_section = config.section("optimizer");
   StatusOr<OptimizerOptions> opt = OptimizerFromParams(opt_section.component, opt_section.params);
   if (!opt.ok()) return Named(opt.status(), "optimizer", opt_section.component);
@@ -322,6 +323,7 @@ StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOption
     spec.attack_params.insert(a.params.values().begin(), a.params.values().end());
     spec.malicious_fraction = a.keys.Double("malicious_fraction");
     spec.attack_start_round = a.keys.Int("start_round");
+    spec.attackers_every_round = a.keys.Bool("every_round");
     if (!options.resume_dir.empty()) {
       return FailedPreconditionError(
           "resume: runs with an attack section do not resume (the attack's state is not "

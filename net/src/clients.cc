@@ -42,6 +42,7 @@ Status RunModelProvider(const ModelProviderOptions& options, const std::atomic<b
                           internal::StartParty(options, options, std::string(kRoleModelProvider),
                                                stop, options.connect_timeout_seconds));
   if (options.runtime.empty()) return InvalidArgumentError("--runtime ADDR is required");
+  if (p.scenario.federated) return internal::RunFederatedModelProvider(options, p, stop);
   CONFML_ASSIGN_OR_RETURN(ModelPtr model,
                           internal::WordModel(p.scenario.seed.Child("provider-init")));
   const std::vector<float> values = FlatState(*model);
@@ -81,6 +82,7 @@ StatusOr<DeviceReport> RunDevice(const DeviceOptions& options, const std::atomic
   CONFML_ASSIGN_OR_RETURN(internal::PartyProcess p,
                           internal::StartParty(options, options, std::string(kRoleDevice), stop,
                                                options.connect_timeout_seconds));
+  if (p.scenario.federated) return internal::RunFederatedDevice(options, p, stop);
   if (options.runtime.empty()) return InvalidArgumentError("--runtime ADDR is required");
   if (options.count < 1 || options.index < 0 || options.index >= options.count) {
     return InvalidArgumentError("device --index must be in [0, --of)");

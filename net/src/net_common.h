@@ -33,6 +33,9 @@ struct ReceivedModel {
   uint64_t bytes = 0;
   int64_t chunks = 0;
   std::vector<float> values;
+  // The first chunk without its data: the federated flow's tasks or client
+  // result travel there.
+  confml::v1::ModelChunk meta;
 };
 
 // Reads a chunked model stream: the first chunk's header and declared size
@@ -56,6 +59,8 @@ StatusOr<ReceivedModel> ReceiveModel(Reader* reader, int64_t max_bytes, const st
   out.round = chunk.round();
   out.final = chunk.final();
   out.num_samples = chunk.num_samples();
+  out.meta = chunk;
+  out.meta.clear_data();
   std::string data;
   data.reserve(declared);
   do {
@@ -82,10 +87,11 @@ StatusOr<ReceivedModel> ReceiveModel(Reader* reader, int64_t max_bytes, const st
 }
 
 // Streams `values` in chunks of `chunk_bytes`; the first chunk carries the
-// header and metadata.
+// header and metadata (and `meta`'s fields, when given).
 template <typename Writer>
 Status SendModel(Writer* writer, const std::vector<float>& values, int64_t round, bool final,
-                 int64_t num_samples, int64_t chunk_bytes) {
+                 int64_t num_samples, int64_t chunk_bytes,
+                 const confml::v1::ModelChunk* meta = nullptr) {
   const size_t total = values.size() * sizeof(float);
   const size_t step =
       static_cast<size_t>(std::max<int64_t>(1, std::min<int64_t>(chunk_bytes, kMaxChunkBytes)));
@@ -94,6 +100,7 @@ Status SendModel(Writer* writer, const std::vector<float>& values, int64_t round
   do {
     confml::v1::ModelChunk chunk;
     if (at == 0) {
+      if (meta != nullptr) chunk.MergeFrom(*meta);
       chunk.mutable_header()->set_protocol_version(kProtocolVersion);
       chunk.set_round(round);
       chunk.set_final(final);

@@ -23,6 +23,7 @@
 #include "confml/core/seed.h"
 #include "confml/core/status.h"
 #include "confml/defenses/policy.h"
+#include "confml/experiments/config.h"
 #include "confml/experiments/parties.h"
 #include "confml/net/net.h"
 
@@ -150,6 +151,21 @@ struct TlsIdentity {
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(
     const TlsIdentity& identity,
     std::shared_ptr<grpc::experimental::CertificateVerifier> client_verifier);
+// A started server: gRPC's handle and the address it listens on, with the
+// port the system chose when `listen` asked for port 0.
+struct ListeningServer {
+  std::unique_ptr<grpc::Server> server;
+  std::string address;
+};
+// Builds and starts a TLS server for `service` on `listen` (host:port),
+// presenting `identity` and checking clients with `client_verifier` (may be
+// null), with both message size limits at `max_message_bytes`. When
+// `ready_file` is not empty the address is written there atomically once the
+// server listens (scripts and tests wait for it).
+StatusOr<ListeningServer> StartServer(
+    const std::string& listen, const TlsIdentity& identity,
+    std::shared_ptr<grpc::experimental::CertificateVerifier> client_verifier,
+    grpc::Service* service, int64_t max_message_bytes, const std::string& ready_file);
 // Channel credentials presenting `identity` (if any), checking the server
 // with `server_verifier`.
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(
@@ -158,8 +174,12 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(
 // Channel arguments every connection uses (message size limits, backoff).
 grpc::ChannelArguments ChannelArgs(int64_t max_message_bytes);
 
-// The parts of the experiment config the processes use.
+// The parts of the experiment config the processes use. Two flows: the
+// Islet word scenario (kind flow, scenario fl_words) and an ordinary
+// federated experiment (kind federated), whose whole config is kept.
 struct Scenario {
+  bool federated = false;
+  std::shared_ptr<const experiments::ExperimentConfig> experiment;  // federated only
   std::string backend = "sim";
   std::map<std::string, ParamValue> backend_params;
   std::vector<std::string> user_words, other_device_words;
@@ -168,7 +188,17 @@ struct Scenario {
   double lr = 0.01;
   Seed seed{1};
 };
-StatusOr<Scenario> LoadScenario(const std::string& config_path);
+StatusOr<Scenario> LoadScenario(const std::string& config_path,
+                                const std::vector<std::string>& overrides = {});
+// SHA-256 of the resolved config: every process of a federated flow must
+// run the same one.
+Bytes ConfigDigest(const experiments::ExperimentConfig& config);
+
+// The Program a role process runs: the role's honest Program plus the `net`
+// code module (this directory and proto/, digested at build time like every
+// module), so a party's RIM also covers the networking code that speaks for
+// it; then `extra`.
+StatusOr<Program> ProcessProgram(std::string_view role, std::vector<ProgramComponent> extra = {});
 
 // A started role process: its realm, its attested TLS identity, the policy.
 struct PartyProcess {
@@ -185,6 +215,19 @@ struct PartyProcess {
 StatusOr<PartyProcess> StartParty(const CommonOptions& options, const VerifierLink& link,
                                   const std::string& role, const std::atomic<bool>* stop,
                                   double timeout_seconds = 60);
+
+// The federated flow (federated_flow.cc): the runtime runs the experiment's
+// federated engine with a gRPC ClientExecutor, starting from the initial
+// model the model-provider delivers; a device serves its share of the
+// clients. All take a started party of a federated scenario.
+Status ServeFederatedRuntime(const RuntimeOptions& options, PartyProcess& party,
+                             const std::atomic<bool>* stop);
+StatusOr<DeviceReport> RunFederatedDevice(const DeviceOptions& options, PartyProcess& party,
+                                          const std::atomic<bool>* stop);
+// The model-provider builds the initial global state as the engine does and
+// releases it to the attested runtime, which starts its engine from it.
+Status RunFederatedModelProvider(const ModelProviderOptions& options, PartyProcess& party,
+                                 const std::atomic<bool>* stop);
 
 // Helpers.
 Status FromGrpc(const grpc::Status& status, const std::string& what);

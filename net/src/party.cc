@@ -30,6 +30,12 @@ Status FromGrpc(const grpc::Status& status, const std::string& what) {
       return ResourceExhaustedError(msg);
     case grpc::StatusCode::PERMISSION_DENIED:
       return PermissionDeniedError(msg);
+    case grpc::StatusCode::ABORTED:
+      return AbortedError(msg);
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return AlreadyExistsError(msg);
+    case grpc::StatusCode::CANCELLED:
+      return CancelledError(msg);
     default:
       return InternalError(msg + " (gRPC code " + std::to_string(status.error_code()) + ")");
   }
@@ -60,6 +66,15 @@ grpc::Status ToGrpc(const Status& status) {
     case StatusCode::kAborted:
       code = grpc::StatusCode::ABORTED;
       break;
+    case StatusCode::kAlreadyExists:
+      code = grpc::StatusCode::ALREADY_EXISTS;
+      break;
+    case StatusCode::kCancelled:
+      code = grpc::StatusCode::CANCELLED;
+      break;
+    case StatusCode::kNotFound:
+      code = grpc::StatusCode::NOT_FOUND;
+      break;
     default:
       break;
   }
@@ -78,16 +93,30 @@ std::string PeerRole(const grpc::ServerContext& context, std::string* name) {
   return cert->evidence->role;
 }
 
-StatusOr<Scenario> LoadScenario(const std::string& config_path) {
+StatusOr<Program> ProcessProgram(std::string_view role, std::vector<ProgramComponent> extra) {
+  extra.insert(extra.begin(), ProgramComponent{"net", ""});
+  return HonestProgram(role, std::move(extra));
+}
+
+Bytes ConfigDigest(const experiments::ExperimentConfig& config) {
+  const std::string yaml = config.ToYaml();
+  return Sha256(ByteSpan(reinterpret_cast<const uint8_t*>(yaml.data()), yaml.size()));
+}
+
+StatusOr<Scenario> LoadScenario(const std::string& config_path,
+                                const std::vector<std::string>& overrides) {
   if (config_path.empty()) return InvalidArgumentError("--config is required");
   CONFML_ASSIGN_OR_RETURN(experiments::ExperimentConfig config,
-                          experiments::LoadExperimentConfig(config_path));
-  if (config.kind() != "flow" || !config.Has("flow") ||
-      config.section("flow").keys.String("scenario") != "fl_words") {
-    return InvalidArgumentError(config_path +
-                                ": roles as processes run the fl_words flow scenario only");
+                          experiments::LoadExperimentConfig(config_path, overrides));
+  const bool words = config.kind() == "flow" && config.Has("flow") &&
+                     config.section("flow").keys.String("scenario") == "fl_words";
+  if (!words && config.kind() != "federated") {
+    return InvalidArgumentError(config_path + ": roles as processes run experiment.kind "
+                                "'federated' configs and the flow scenario fl_words; this is kind '" +
+                                config.kind() + "'");
   }
   Scenario s;
+  s.federated = !words;
   if (config.Has("tee")) {
     const experiments::SectionConfig& tee = config.section("tee");
     s.backend = tee.component;
@@ -103,13 +132,18 @@ StatusOr<Scenario> LoadScenario(const std::string& config_path) {
                                 ": attestation.mode must be 'policy' (TLS "
                                 "sessions are admitted by the policy)");
   }
+  s.seed = Seed(config.seed());
+  if (s.federated) {
+    s.rounds = config.Int("federated", "rounds");
+    s.experiment = std::make_shared<const experiments::ExperimentConfig>(std::move(config));
+    return s;
+  }
   const ParamSet& f = config.section("flow").keys;
   s.user_words = f.StringList("user_words");
   s.other_device_words = f.StringList("other_device_words");
   s.rounds = f.Int("fl_rounds");
   s.local_epochs = f.Int("fl_local_epochs");
   s.lr = f.Double("lr");
-  s.seed = Seed(config.seed());
   return s;
 }
 
@@ -142,7 +176,7 @@ StatusOr<PartyProcess> StartParty(const CommonOptions& options, const VerifierLi
   PartyProcess p;
   const std::string name = options.name.empty() ? role : options.name;
   p.log = std::make_shared<Logger>(name, options.log_path);
-  CONFML_ASSIGN_OR_RETURN(p.scenario, LoadScenario(options.config_path));
+  CONFML_ASSIGN_OR_RETURN(p.scenario, LoadScenario(options.config_path, options.overrides));
   if (link.verifier.empty() || link.verifier_cert.empty()) {
     return InvalidArgumentError("--verifier ADDR and --verifier-cert FILE are required");
   }
@@ -155,7 +189,7 @@ StatusOr<PartyProcess> StartParty(const CommonOptions& options, const VerifierLi
   dopt.backend_params = p.scenario.backend_params;
   dopt.attestation = experiments::AttestationMode::kPolicy;
   CONFML_ASSIGN_OR_RETURN(p.deployment, experiments::Deployment::Create(dopt));
-  CONFML_ASSIGN_OR_RETURN(Program program, HonestProgram(role, options.extra_components));
+  CONFML_ASSIGN_OR_RETURN(Program program, ProcessProgram(role, options.extra_components));
   CONFML_ASSIGN_OR_RETURN(p.party, p.deployment->Launch(name, program));
   p.log->Line("realm launched: " + role + " Program, RIM " + ToHex(p.party->rim()).substr(0, 16) +
               "...");

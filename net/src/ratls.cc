@@ -16,6 +16,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "confml/core/file_util.h"
 #include "confml/defenses/channel.h"
 #include "confml/defenses/verifier.h"
 #include "net_internal.h"
@@ -343,6 +344,24 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials(
     options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   }
   return grpc::experimental::TlsServerCredentials(options);
+}
+
+StatusOr<ListeningServer> StartServer(
+    const std::string& listen, const TlsIdentity& identity,
+    std::shared_ptr<grpc::experimental::CertificateVerifier> client_verifier,
+    grpc::Service* service, int64_t max_message_bytes, const std::string& ready_file) {
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, ServerCredentials(identity, std::move(client_verifier)), &port);
+  builder.RegisterService(service);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
+  ListeningServer out;
+  out.server = builder.BuildAndStart();
+  if (!out.server || port == 0) return UnavailableError("cannot listen on " + listen);
+  out.address = listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port);
+  if (!ready_file.empty()) CONFML_RETURN_IF_ERROR(WriteFileAtomically(ready_file, out.address));
+  return out;
 }
 
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(

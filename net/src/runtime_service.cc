@@ -414,6 +414,7 @@ class RuntimeService final : public confml::v1::Runtime::Service {
 Status ServeRuntime(const RuntimeOptions& options, const std::atomic<bool>* stop) {
   CONFML_ASSIGN_OR_RETURN(internal::PartyProcess p,
                           internal::StartParty(options, options, std::string(kRoleRuntime), stop));
+  if (p.scenario.federated) return internal::ServeFederatedRuntime(options, p, stop);
   CONFML_ASSIGN_OR_RETURN(ModelPtr model,
                           internal::WordModel(p.scenario.seed.Child("runtime-shape")));
   RuntimeService service(options, p.log, model);
@@ -424,21 +425,12 @@ Status ServeRuntime(const RuntimeOptions& options, const std::atomic<bool>* stop
           p.trust,
           std::vector<std::string>{std::string(kRoleDevice), std::string(kRoleModelProvider)},
           p.log);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(options.listen, internal::ServerCredentials(p.identity, client_check),
-                           &port);
-  builder.RegisterService(&service);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
-  builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) return UnavailableError("cannot listen on " + options.listen);
-  const std::string addr =
-      options.listen.substr(0, options.listen.rfind(':')) + ":" + std::to_string(port);
-  p.log->Line("serving on " + addr);
-  if (!options.ready_file.empty()) {
-    CONFML_RETURN_IF_ERROR(WriteFileAtomically(options.ready_file, addr));
-  }
+  CONFML_ASSIGN_OR_RETURN(
+      internal::ListeningServer listening,
+      internal::StartServer(options.listen, p.identity, client_check, &service,
+                            options.max_message_bytes, options.ready_file));
+  std::unique_ptr<grpc::Server>& server = listening.server;
+  p.log->Line("serving on " + listening.address);
   Status run = service.Run(stop);
   service.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));

@@ -59,7 +59,7 @@ Status ServeVerifier(const VerifierOptions& options, const std::atomic<bool>* st
   auto log =
       std::make_shared<Logger>(options.name.empty() ? "verifier" : options.name, options.log_path);
   if (options.cert_out.empty()) return InvalidArgumentError("--cert-out FILE is required");
-  CONFML_ASSIGN_OR_RETURN(internal::Scenario scenario, internal::LoadScenario(options.config_path));
+  CONFML_ASSIGN_OR_RETURN(internal::Scenario scenario, internal::LoadScenario(options.config_path, options.overrides));
 
   experiments::Deployment::Options dopt;
   dopt.backend = scenario.backend;
@@ -67,7 +67,8 @@ Status ServeVerifier(const VerifierOptions& options, const std::atomic<bool>* st
   dopt.attestation = experiments::AttestationMode::kPolicy;
   CONFML_ASSIGN_OR_RETURN(std::unique_ptr<experiments::Deployment> deployment,
                           experiments::Deployment::Create(dopt));
-  CONFML_ASSIGN_OR_RETURN(Program own, HonestProgram(kRoleVerifier, options.extra_components));
+  CONFML_ASSIGN_OR_RETURN(Program own,
+                          internal::ProcessProgram(kRoleVerifier, options.extra_components));
   CONFML_ASSIGN_OR_RETURN(experiments::Party * self, deployment->Launch("verifier", own));
 
   // The policy an auditor would sign: the honest programs of the scenario's
@@ -81,7 +82,7 @@ Status ServeVerifier(const VerifierOptions& options, const std::atomic<bool>* st
         {sw.measurement_value, sw.signer_id, sw.measurement_type, sw.version});
   }
   for (std::string_view role : {kRoleDevice, kRoleRuntime, kRoleModelProvider}) {
-    CONFML_ASSIGN_OR_RETURN(Program p, HonestProgram(role));
+    CONFML_ASSIGN_OR_RETURN(Program p, internal::ProcessProgram(role));
     CONFML_ASSIGN_OR_RETURN(Bytes rim, experiments::MeasureProgram(p, dopt.realm));
     experiments::PolicyTrust(&policy, std::string(role), rim);
     log->Line("policy lists " + std::string(role) + " RIM " + ToHex(rim).substr(0, 16) + "...");
@@ -103,18 +104,13 @@ Status ServeVerifier(const VerifierOptions& options, const std::atomic<bool>* st
   CONFML_RETURN_IF_ERROR(WriteFileAtomically(options.cert_out, identity.cert_pem));
 
   VerifierService service(*key, signed_policy, log);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(options.listen, internal::ServerCredentials(identity, nullptr), &port);
-  builder.RegisterService(&service);
-  builder.SetMaxReceiveMessageSize(1 << 16);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) return UnavailableError("cannot listen on " + options.listen);
-  const std::string host = options.listen.substr(0, options.listen.rfind(':'));
-  const std::string addr = host + ":" + std::to_string(port);
-  log->Line("serving on " + addr + "; certificate pinned by parties: " + options.cert_out);
-  if (!options.ready_file.empty())
-    CONFML_RETURN_IF_ERROR(WriteFileAtomically(options.ready_file, addr));
+  // Verifier messages (a token, a ticket) are small.
+  CONFML_ASSIGN_OR_RETURN(internal::ListeningServer listening,
+                          internal::StartServer(options.listen, identity, nullptr, &service,
+                                                1 << 16, options.ready_file));
+  std::unique_ptr<grpc::Server>& server = listening.server;
+  log->Line("serving on " + listening.address +
+            "; certificate pinned by parties: " + options.cert_out);
   while (!internal::Stopped(stop)) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   log->Line("stopped");

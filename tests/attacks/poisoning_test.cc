@@ -290,6 +290,7 @@ class PoisoningRunTest : public ::testing::Test {
       a = *made;
       (*e)->AddHooks(a);
     }
+    for (const auto& h : extra_hooks_) (*e)->AddHooks(h);
     // Rounds in which a selecting rule (Krum) picked a malicious update.
     malicious_selected_rounds_ = 0;
     FederatedEngine* engine = e->get();
@@ -311,6 +312,8 @@ class PoisoningRunTest : public ::testing::Test {
   Partition partition_;
   double lr_ = 0.05;
   int64_t malicious_selected_rounds_ = 0;
+  // Added after the attack's hooks (e.g. a test double of the benign devices).
+  std::vector<std::shared_ptr<FederatedHooks>> extra_hooks_;
 };
 
 TEST_F(PoisoningRunTest, SignFlipWithThirtyPercentLowersFedAvgAccuracy) {
@@ -386,7 +389,10 @@ TEST_F(PoisoningRunTest, LabelFlipHurtsFedAvg) {
 TEST_F(PoisoningRunTest, BackdoorWithModelReplacementImplantsTrigger) {
   AttackReport rep;
   const double clean = Run("", {}, {}, nullptr, 4);
-  Run("backdoor", {{"target", int64_t{2}}, {"trigger_size", int64_t{4}}, {"attack_rounds", std::vector<int64_t>{4}}},
+  // L from the honest training code on the poisoned shard (attacker_epochs
+  // 0); the attacker's own recipe is tested below.
+  Run("backdoor", {{"target", int64_t{2}}, {"trigger_size", int64_t{4}}, {"attack_rounds", std::vector<int64_t>{4}},
+                   {"attacker_epochs", int64_t{0}}},
       {0}, &rep, 4);
   ASSERT_EQ(rep.metrics.count("success_rate_after_attack"), 1u);
   EXPECT_GT(rep.metrics["success_rate_after_attack"], 0.8);
@@ -394,6 +400,295 @@ TEST_F(PoisoningRunTest, BackdoorWithModelReplacementImplantsTrigger) {
   EXPECT_EQ(rep.metrics["scale"], 10.0);
   std::printf("backdoor, 1 device in round 4, gamma 10: backdoor success %.3f, clean accuracy %.3f (clean run %.3f)\n",
               rep.metrics["success_rate_after_attack"], rep.metrics["test_accuracy_after_attack"], clean);
+}
+
+// ---- backdoor: the attacker's own training and model replacement ------------
+
+// Benign devices that send nothing: every update but the malicious ones is
+// zeroed after the devices' hooks ran, so the aggregate is the attacker's
+// alone and model replacement can be worked out exactly.
+class ZeroBenignUpdates : public FederatedHooks {
+ public:
+  explicit ZeroBenignUpdates(std::set<int64_t> malicious) : malicious_(std::move(malicious)) {}
+  void OnRoundUpdates(const std::vector<ClientContext>&, const std::vector<float>&,
+                      std::vector<ClientUpdate>* updates) override {
+    for (ClientUpdate& u : *updates) {
+      if (malicious_.count(u.client_id) == 0) std::fill(u.values.begin(), u.values.end(), 0.0f);
+    }
+  }
+
+ private:
+  std::set<int64_t> malicious_;
+};
+
+TEST_F(PoisoningRunTest, BackdoorAttackerTrainingLearnsTheTrigger) {
+  // One attacker, round 2 of 3. The paper's recipe (6 epochs, lr 0.05 with
+  // step decay, 20 triggered of 64 per batch) must give an L that has
+  // learnt the trigger and still does the main task.
+  AttackReport rep;
+  const double clean = Run("", {}, {}, nullptr, 3);
+  Run("backdoor", {{"target", int64_t{2}}, {"attack_rounds", std::vector<int64_t>{2}}, {"stop_loss", 0.0}},
+      {0}, &rep, 3);
+  ASSERT_EQ(rep.metrics.count("local_success_rate"), 1u);
+  EXPECT_EQ(rep.metrics["attacker_epochs_run"], 6.0);
+  EXPECT_GT(rep.metrics["local_success_rate"], 0.95);
+  // Still far above chance (0.25) on the main task; it pays for the
+  // trigger on 4 of the 16 features with some main accuracy.
+  EXPECT_GT(rep.metrics["local_test_accuracy"], 0.75);
+  // Replacement carries it into the global model of that round.
+  EXPECT_GT(rep.metrics["success_rate_after_attack"], 0.9);
+  EXPECT_EQ(rep.metrics["attack_round"], 2.0);
+  // Tracked from the attack round on: rounds 2 and 3.
+  ASSERT_EQ(rep.arrays.size(), 3u);
+  EXPECT_EQ(rep.arrays[0].name, "backdoor_rounds");
+  EXPECT_EQ(rep.arrays[0].values, (std::vector<float>{2.0f, 3.0f}));
+  EXPECT_NEAR(rep.arrays[1].values[0], rep.metrics["success_rate_after_attack"], 1e-6);
+  EXPECT_NEAR(rep.arrays[2].values[0], rep.metrics["test_accuracy_after_attack"], 1e-6);
+  std::printf("backdoor, attacker's own training: L backdoor %.3f main %.3f (honest code's L: %.3f, %.3f); "
+              "global right after %.3f main %.3f (clean run %.3f), replacement error %.3f\n",
+              rep.metrics["local_success_rate"], rep.metrics["local_test_accuracy"],
+              rep.metrics["engine_local_success_rate"], rep.metrics["engine_local_test_accuracy"],
+              rep.metrics["success_rate_after_attack"], rep.metrics["test_accuracy_after_attack"], clean,
+              rep.metrics["replacement_error"]);
+}
+
+TEST_F(PoisoningRunTest, ModelReplacementGivesLWhenBenignUpdatesAreZero) {
+  // Ten equal shards of 100 samples, so FedAvg weighs each update 1/10.
+  for (const auto& shard : partition_) ASSERT_EQ(shard.size(), 100u);
+  extra_hooks_ = {std::make_shared<ZeroBenignUpdates>(std::set<int64_t>{3})};
+  // gamma = n / eta = 10: G' = G + (1/10) 10 (L - G) = L.
+  AttackReport exact;
+  Run("backdoor", {{"attack_rounds", std::vector<int64_t>{2}}}, {3}, &exact, 2);
+  EXPECT_EQ(exact.metrics["scale"], 10.0);
+  EXPECT_LT(exact.metrics["replacement_error"], 1e-5);
+  EXPECT_NEAR(exact.metrics["success_rate_after_attack"], exact.metrics["local_success_rate"], 1e-3);
+  EXPECT_NEAR(exact.metrics["test_accuracy_after_attack"], exact.metrics["local_test_accuracy"], 1e-3);
+  // gamma = 5: G' = G + (L - G) / 2, half way, so ||G' - L|| = ||L - G|| / 2.
+  AttackReport half;
+  Run("backdoor", {{"attack_rounds", std::vector<int64_t>{2}}, {"scale", 5.0}}, {3}, &half, 2);
+  EXPECT_NEAR(half.metrics["replacement_error"], 0.5, 1e-5);
+  // eta = 2: gamma = n / eta = 5 as well.
+  AttackReport eta;
+  Run("backdoor", {{"attack_rounds", std::vector<int64_t>{2}}, {"server_lr", 2.0}}, {3}, &eta, 2);
+  EXPECT_EQ(eta.metrics["scale"], 5.0);
+  extra_hooks_.clear();
+}
+
+TEST_F(PoisoningRunTest, BackdoorStopsOnceTheTriggerIsLearnt) {
+  AttackReport early, full;
+  // Any loss is below 1e9: one epoch, then stop.
+  Run("backdoor", {{"attack_rounds", std::vector<int64_t>{1}}, {"stop_loss", 1e9}}, {0}, &early, 1);
+  Run("backdoor", {{"attack_rounds", std::vector<int64_t>{1}}, {"stop_loss", 0.0}, {"attacker_epochs", int64_t{3}}},
+      {0}, &full, 1);
+  EXPECT_EQ(early.metrics["attacker_epochs_run"], 1.0);
+  EXPECT_EQ(full.metrics["attacker_epochs_run"], 3.0);
+}
+
+TEST_F(PoisoningRunTest, ConstrainAndScaleKeepsLNearTheGlobalModel) {
+  // alpha < 1 adds (1 - alpha) ||L - G||_2 to the attacker's loss.
+  AttackReport free, constrained;
+  const std::map<std::string, ParamValue> base = {{"attack_rounds", std::vector<int64_t>{2}}, {"stop_loss", 0.0}};
+  auto with = [&](double alpha) {
+    std::map<std::string, ParamValue> p = base;
+    p["alpha"] = alpha;
+    return p;
+  };
+  Run("backdoor", with(1.0), {0}, &free, 2);
+  Run("backdoor", with(0.2), {0}, &constrained, 2);
+  EXPECT_EQ(constrained.metrics.count("training_failures"), 0u) << constrained.note;
+  EXPECT_GT(free.metrics["local_distance"], 0.0);
+  EXPECT_LT(constrained.metrics["local_distance"], 0.8 * free.metrics["local_distance"]);
+  std::printf("constrain-and-scale: ||L - G|| %.3f (alpha 1) vs %.3f (alpha 0.2); L backdoor %.3f vs %.3f\n",
+              free.metrics["local_distance"], constrained.metrics["local_distance"],
+              free.metrics["local_success_rate"], constrained.metrics["local_success_rate"]);
+}
+
+TEST_F(PoisoningRunTest, BackdoorDataPoisoningKeepsHonestCode) {
+  AttackReport rep;
+  AttackEnv env = Env({0});
+  StatusOr<AttackPtr> a = CreateAttack("backdoor", {{"model_replacement", false}}, env);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE((*a)->honest_code());
+  StatusOr<AttackPtr> b = CreateAttack("backdoor", {}, env);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_FALSE((*b)->honest_code());
+  // Without replacement the update is the honest code's: no L of its own.
+  Run("backdoor", {{"model_replacement", false}, {"attack_rounds", std::vector<int64_t>{1}}}, {0}, &rep, 1);
+  EXPECT_EQ(rep.metrics.count("local_success_rate"), 0u);
+  EXPECT_EQ(rep.metrics["scale"], 1.0);
+}
+
+TEST_F(PoisoningRunTest, BackdoorParametersAreValidated) {
+  AttackEnv env = Env({0});
+  auto code = [&](std::map<std::string, ParamValue> p) { return CreateAttack("backdoor", p, env).status(); };
+  Status s = code({{"poison_per_batch", int64_t{64}}});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("poison_per_batch (64) must be below attacker_batch_size (64)"), std::string::npos)
+      << s;
+  // Only the attacker's own training needs the mix: the honest code ignores it.
+  EXPECT_TRUE(code({{"poison_per_batch", int64_t{64}}, {"attacker_epochs", int64_t{0}}}).ok());
+  EXPECT_EQ(code({{"attacker_lr", 0.0}}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({{"lr_milestones", std::vector<double>{0.2, 1.5}}}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({{"attacker_momentum", 1.0}}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({{"attacker_epochs", int64_t{-1}}}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({{"alpha", 0.0}}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({{"target", int64_t{7}}}).code(), StatusCode::kInvalidArgument);
+  Status unknown = code({{"attacker_epoch", int64_t{2}}});
+  EXPECT_EQ(unknown.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(unknown.message().find("attacker_epochs"), std::string::npos) << unknown;
+}
+
+
+// ---- h2: direction rules, fast searches, the trimmed window -----------------
+
+TEST(PoisoningKernelTest, ChangeDirectionFollowsTheRule) {
+  // Columns, worked by hand: {-10, 1, 2, 3}: mean -1, median 1.5, trimmed
+  // (k = 1) 1.5. {-1, -1, 0, 5}: mean 0.75, median -0.5, trimmed -0.5.
+  // {-3, -2, 2, 3}: 0 under every rule.
+  const Updates u = {{-10, -1, -3}, {1, -1, -2}, {2, 0, 2}, {3, 5, 3}};
+  EXPECT_EQ(*ChangeDirection(u, DirectionRule::kMean), (std::vector<float>{-1, 1, 0}));
+  EXPECT_EQ(*ChangeDirection(u, DirectionRule::kMedian), (std::vector<float>{1, -1, 0}));
+  EXPECT_EQ(*ChangeDirection(u, DirectionRule::kTrimmedMean, 0.25), (std::vector<float>{1, -1, 0}));
+  // {-9, -2, -1, 3, 4}: median -1, trimmed (beta 0.2, k = 1) (-2 - 1 + 3)/3 = 0.
+  const Updates v = {{-9}, {-2}, {-1}, {3}, {4}};
+  EXPECT_EQ(*ChangeDirection(v, DirectionRule::kMedian), (std::vector<float>{-1}));
+  EXPECT_EQ(*ChangeDirection(v, DirectionRule::kTrimmedMean, 0.2), (std::vector<float>{0}));
+  EXPECT_EQ(*ChangeDirection(v, DirectionRule::kMean), (std::vector<float>{-1}));
+  EXPECT_FALSE(ChangeDirection(v, DirectionRule::kTrimmedMean, 0.5).ok());
+  EXPECT_FALSE(ChangeDirection({}, DirectionRule::kMedian).ok());
+  EXPECT_EQ(*ParseDirectionRule("trimmed_mean"), DirectionRule::kTrimmedMean);
+  EXPECT_FALSE(ParseDirectionRule("mode").ok());
+}
+
+TEST(PoisoningKernelTest, FangTrimmedMeanFollowsTheGivenDirection) {
+  // Delta space (no global). Means say (+, -); the given s says (-, +): the
+  // crafted values go above the benign max of coordinate 0 (2 > 0: [2, 4])
+  // and below the benign min of coordinate 1 (-3 < 0: [-6, -3]).
+  const Updates benign = {{1, -1}, {2, -3}};
+  Rng rng(3);
+  StatusOr<Updates> mal = FangTrimmedMeanAttack(benign, {}, {-1, 1}, 5, true, 2.0, rng);
+  ASSERT_TRUE(mal.ok()) << mal.status();
+  ASSERT_EQ(mal->size(), 5u);
+  for (const auto& m : *mal) {
+    EXPECT_GE(m[0], 2.0f);
+    EXPECT_LE(m[0], 4.0f);
+    EXPECT_GE(m[1], -6.0f);
+    EXPECT_LE(m[1], -3.0f);
+  }
+  EXPECT_FALSE(FangTrimmedMeanAttack(benign, {}, {1}, 5, true, 2.0, rng).ok());
+}
+
+// With beta = c/n the crafted values (beyond the benign max) are exactly the
+// ones trimmed mean discards from the top, so the result is the mean of the
+// benign values without the c smallest: the shift is bounded by the benign
+// spread, whatever b is. One coordinate, 8 benign 1..8 and 2 crafted, n = 10,
+// beta = 0.2 (k = 2): mean(3..8) = 5.5. Clean (the two devices honest at 4.5):
+// {1, 2, 3, 4, 4.5, 4.5, 5, 6, 7, 8} trimmed to mean(3, 4, 4.5, 4.5, 5, 6) = 4.5.
+TEST(PoisoningKernelTest, FangTrimmedMeanShiftsTheTrimmedWindowOnly) {
+  Updates benign;
+  for (int v = 1; v <= 8; ++v) benign.push_back({static_cast<float>(v)});
+  for (double b : {1.5, 2.0, 10.0}) {
+    Rng rng(4);
+    StatusOr<Updates> mal = FangTrimmedMeanAttack(benign, {}, {-1}, 2, true, b, rng);
+    ASSERT_TRUE(mal.ok()) << mal.status();
+    std::vector<ClientUpdate> all;
+    for (const auto& u : benign) all.push_back({static_cast<int64_t>(all.size()), 1, u});
+    for (const auto& u : *mal) all.push_back({static_cast<int64_t>(all.size()), 1, u});
+    std::vector<float> agg;
+    ASSERT_TRUE(defenses::AggregateTrimmedMean(all, 0.2, &agg).ok());
+    EXPECT_FLOAT_EQ(agg[0], 5.5f) << "b " << b;
+  }
+  std::vector<ClientUpdate> clean;
+  for (const auto& u : benign) clean.push_back({static_cast<int64_t>(clean.size()), 1, u});
+  clean.push_back({8, 1, {4.5f}});
+  clean.push_back({9, 1, {4.5f}});
+  std::vector<float> agg;
+  ASSERT_TRUE(defenses::AggregateTrimmedMean(clean, 0.2, &agg).ok());
+  EXPECT_FLOAT_EQ(agg[0], 4.5f);
+}
+
+TEST(PoisoningKernelTest, FangKrumSearchMatchesTheNaiveSearch) {
+  // The search with precomputed distances picks the same lambda as halving
+  // with a full Krum (KrumSelect, the direct O(n^2 d) loop) at each step.
+  for (uint64_t seed : {21u, 22u, 23u}) {
+    Updates benign = RandomUpdates(12, 64, 0.2, 0.08, seed);
+    StatusOr<FangKrumResult> r = FangKrumAttack(benign, 4, 16);
+    ASSERT_TRUE(r.ok()) << r.status();
+    std::vector<float> s = *ChangeDirection(benign);
+    double lambda = r->lambda_upper_bound;
+    bool selected = false;
+    while (true) {
+      std::vector<float> crafted(64);
+      for (size_t j = 0; j < 64; ++j) crafted[j] = static_cast<float>(-lambda * s[j]);
+      Updates all(4, crafted);
+      all.insert(all.end(), benign.begin(), benign.end());
+      if (*KrumSelect(all, 4) < 4) {
+        selected = true;
+        break;
+      }
+      if (lambda < 1e-5) break;
+      lambda /= 2;
+    }
+    EXPECT_EQ(r->selected, selected) << "seed " << seed;
+    EXPECT_DOUBLE_EQ(r->lambda, lambda) << "seed " << seed;
+  }
+}
+
+TEST(PoisoningKernelTest, MinMaxSearchMatchesTheDirectConstraint) {
+  // Algorithm 1 run in the test against the direct constraint (MinMaxConstraint
+  // on the crafted float update) ends within the tolerance of the kernel's.
+  Updates benign = RandomUpdates(9, 40, 0.3, 0.1, 31);
+  std::vector<double> mu(40, 0.0), sd(40, 0.0);
+  for (const auto& b : benign) {
+    for (size_t j = 0; j < 40; ++j) mu[j] += b[j] / 9.0;
+  }
+  for (const auto& b : benign) {
+    for (size_t j = 0; j < 40; ++j) sd[j] += (b[j] - mu[j]) * (b[j] - mu[j]) / 8.0;
+  }
+  for (double& x : sd) x = std::sqrt(x);
+  for (bool min_sum : {false, true}) {
+    auto craft = [&](double g) {
+      std::vector<float> v(40);
+      for (size_t j = 0; j < 40; ++j) v[j] = static_cast<float>(mu[j] - g * sd[j]);
+      return v;
+    };
+    double gamma = 10, step = 10, succ = 0;
+    while (std::abs(succ - gamma) > 1e-5) {
+      auto sides = *MinMaxConstraint(benign, craft(gamma), min_sum);
+      if (sides.first <= sides.second) {
+        succ = gamma;
+        gamma += step / 2;
+      } else {
+        gamma -= step / 2;
+      }
+      step /= 2;
+    }
+    StatusOr<MinMaxResult> r = MinMaxAttack(benign, Perturbation::kStd, min_sum);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_NEAR(r->gamma, succ, 3e-5) << "min_sum " << min_sum;
+    EXPECT_GT(r->gamma, 0.0);
+  }
+}
+
+TEST_F(PoisoningRunTest, FangTrimmedMeanReportsItsShiftOfTheRules) {
+  AttackReport r;
+  Run("fang_trimmed_mean", {{"diagnostics", true}, {"direction", std::string("median")}}, {0, 1, 2}, &r, 2,
+      "trimmed_mean", {{"beta", 0.3}});
+  for (const char* k : {"trimmed_mean_shift_ratio", "median_shift_ratio", "trimmed_mean_reversed_fraction",
+                        "median_reversed_fraction"}) {
+    ASSERT_EQ(r.metrics.count(k), 1u) << k;
+    EXPECT_GE(r.metrics[k], 0.0) << k;
+  }
+  // Progress along the clean step: finite, and below 1 here (the attack slows both rules).
+  for (const char* k : {"trimmed_mean_progress_ratio", "median_progress_ratio"}) {
+    ASSERT_EQ(r.metrics.count(k), 1u) << k;
+    EXPECT_TRUE(std::isfinite(r.metrics[k])) << k;
+    EXPECT_LT(r.metrics[k], 1.0) << k;
+  }
+  // The crafted values do move both rules, and never reverse every coordinate.
+  EXPECT_GT(r.metrics["trimmed_mean_shift_ratio"], 0.0);
+  EXPECT_GT(r.metrics["median_shift_ratio"], 0.0);
+  EXPECT_LT(r.metrics["median_reversed_fraction"], 1.0);
 }
 
 }  // namespace

@@ -52,6 +52,26 @@ TEST_F(PropertyInferenceTest, RefusedAttackerGetsNoModelAndReportsTheBlindGuess)
   EXPECT_NE(r.note.find("never received"), std::string::npos);
 }
 
+TEST_F(PropertyInferenceTest, WithoutAnotherHolderTheAucIsUndefinedAndTheNoteSaysWhy) {
+  // No victim holds Bags: every observed round is negative, so an AUC does
+  // not exist; the report must say so rather than hand out a bare NaN.
+  AttackReport r = Run(3, 2, /*holders=*/0, 8, false);
+  ASSERT_TRUE(r.received_input);
+  EXPECT_GE(r.metrics["observed_rounds"], 1);
+  EXPECT_EQ(r.metrics["positive_rounds"], 0);
+  EXPECT_TRUE(std::isnan(r.metrics["auc"]));
+  EXPECT_EQ(r.metrics["honest_holders"], 0);
+  EXPECT_NE(r.note.find("no device other than the attacker's holds the property"),
+            std::string::npos)
+      << r.note;
+}
+
+TEST_F(PropertyInferenceTest, ReportsHowManyHonestDevicesHoldTheProperty) {
+  AttackReport r = Run(5, 3, /*holders=*/3, 6, false);
+  ASSERT_TRUE(r.received_input);
+  EXPECT_EQ(r.metrics["honest_holders"], 3);  // victims 1, 2 and 3 (ids up to `holders`)
+}
+
 TEST_F(PropertyInferenceTest, BadParametersAreRefused) {
   AttackEnv env;
   EXPECT_EQ(CreateAttack("property_inference", {{"features", std::string("middle")}}, env)

@@ -277,6 +277,27 @@ StatusOr<std::unique_ptr<FederatedEngine>> FederatedEngine::Create(FederatedOpti
         "clients_per_round is " + std::to_string(options.clients_per_round) +
         " but the partition has only " + std::to_string(clients) + " clients");
   }
+  if (static_cast<int64_t>(options.always_sampled.size()) > options.clients_per_round) {
+    return InvalidArgumentError("federated option always_sampled lists " +
+                                std::to_string(options.always_sampled.size()) +
+                                " clients but clients_per_round is " +
+                                std::to_string(options.clients_per_round));
+  }
+  {
+    std::vector<int64_t> sorted = options.always_sampled;
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      if (sorted[i] < 0 || sorted[i] >= clients) {
+        return InvalidArgumentError("federated option always_sampled names client " +
+                                    std::to_string(sorted[i]) + " but the partition has " +
+                                    std::to_string(clients) + " clients");
+      }
+      if (i > 0 && sorted[i] == sorted[i - 1]) {
+        return InvalidArgumentError("federated option always_sampled names client " +
+                                    std::to_string(sorted[i]) + " twice");
+      }
+    }
+  }
   for (int64_t c = 0; c < clients; ++c) {
     for (int64_t i : setup.partition[static_cast<size_t>(c)]) {
       if (i < 0 || i >= setup.train->size()) {
@@ -340,6 +361,13 @@ Status FederatedEngine::Init() {
   // Only a given start changes the hash, so older checkpoints still resume.
   if (!setup_.initial_state.empty()) {
     h.Bytes(setup_.initial_state.data(), setup_.initial_state.size() * sizeof(float));
+  }
+  // Likewise a fixed participant (it changes who trains in every round).
+  if (!options_.always_sampled.empty()) {
+    std::vector<int64_t> fixed = options_.always_sampled;
+    std::sort(fixed.begin(), fixed.end());
+    h.Str("always_sampled");
+    for (int64_t c : fixed) h.Num(c);
   }
   config_hash_ = h.value();
 
@@ -430,8 +458,27 @@ Status FederatedEngine::EvaluateGlobal(double* loss, double* accuracy) {
 Status FederatedEngine::RunRound(int64_t round, RoundMetrics* m) {
   const auto t0 = std::chrono::steady_clock::now();
   const Seed round_seed = setup_.seed.Child("fl").Child("round", static_cast<uint64_t>(round));
-  std::vector<int64_t> sampled = round_seed.Child("sample").MakeRng().SampleWithoutReplacement(
-      num_clients(), options_.clients_per_round);
+  std::vector<int64_t> sampled;
+  if (options_.always_sampled.empty()) {
+    sampled = round_seed.Child("sample").MakeRng().SampleWithoutReplacement(
+        num_clients(), options_.clients_per_round);
+  } else {
+    // The fixed clients, then the free slots drawn from everyone else.
+    std::vector<int64_t> rest;
+    for (int64_t c = 0; c < num_clients(); ++c) {
+      if (std::find(options_.always_sampled.begin(), options_.always_sampled.end(), c) ==
+          options_.always_sampled.end()) {
+        rest.push_back(c);
+      }
+    }
+    const int64_t free_slots =
+        options_.clients_per_round - static_cast<int64_t>(options_.always_sampled.size());
+    sampled = options_.always_sampled;
+    for (int64_t k : round_seed.Child("sample").MakeRng().SampleWithoutReplacement(
+             static_cast<int64_t>(rest.size()), free_slots)) {
+      sampled.push_back(rest[static_cast<size_t>(k)]);
+    }
+  }
   std::sort(sampled.begin(), sampled.end());
   const int64_t state_bytes = static_cast<int64_t>(global_.size() * sizeof(float));
   m->round = round;

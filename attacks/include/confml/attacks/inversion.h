@@ -27,6 +27,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "confml/core/attack.h"
@@ -46,6 +47,12 @@ double ImageMse(const std::vector<float>& a, const std::vector<float>& b);
 // Peak signal-to-noise ratio 10 log10(range^2 / MSE) in dB; +infinity for
 // identical images.
 double ImagePsnr(const std::vector<float>& a, const std::vector<float>& b, double data_range = 1.0);
+// Pairs reconstructions with originals greedily: repeatedly the pair of
+// highest PSNR among those not yet paired (a batch's reconstructions come
+// back in no particular order). min(sizes) pairs, (reconstruction, original),
+// highest first.
+std::vector<std::pair<size_t, size_t>> MatchByPsnr(const std::vector<std::vector<float>>& recs,
+                                                   const std::vector<std::vector<float>>& origs);
 // Structural similarity (Wang et al. 2004): 11x11 Gaussian window (sigma
 // 1.5) applied without padding ("valid", as in the authors' ssim_index.m),
 // K1 = 0.01, K2 = 0.03, averaged over positions and channels. `shape` is
@@ -79,6 +86,13 @@ struct InversionOptions {
   // al.'s code does. Off by default: on the sigmoid LeNet it converges to a
   // lower PSNR (34.5 vs 41.7 dB); the ReLU LeNet numbers used it.
   bool normalized_coordinates = false;
+  // Inverting Gradients only: after these iterations (counted from 1) of every
+  // restart, `on_trace(restart, iteration, images)` sees the current images
+  // (model input scale), so one run shows PSNR against iterations. Iterations
+  // above `iterations` are ignored. Default: none.
+  std::vector<int64_t> trace_iterations = {};
+  std::function<void(int64_t restart, int64_t iteration, const std::vector<float>& images)>
+      on_trace;
 };
 
 // What the attacker knows about the local training that produced an update:
@@ -106,6 +120,10 @@ struct InversionTarget {
   // 0 and 1). With InversionOptions::normalized_coordinates, Inverting
   // Gradients starts from N(0, 1) and steps in these coordinates.
   std::vector<float> data_mean, data_std;
+  // Inverting Gradients only: the samples' labels in training order, when the
+  // attacker knows them (Geiping et al.'s experiments assume known labels).
+  // Empty (default): inferred from the update by the iDLG rule (InferLabels).
+  std::vector<int64_t> labels;
 };
 
 struct Reconstruction {
@@ -113,6 +131,7 @@ struct Reconstruction {
   std::vector<int64_t> labels;  // Recovered (iDLG, Inverting Gradients) or argmax of the soft label.
   double loss = 0.0;            // Final matching loss of the winning restart.
   int64_t restarts_run = 0;
+  int64_t best_restart = 0;  // Index of the winning restart (lowest matching loss, TV excluded).
   int64_t local_steps = 0;  // 1: a single gradient; > 1: an unrolled FedAvg update.
   int64_t evaluations = 0;  // Objective evaluations (gradient matchings) over all restarts.
 };
@@ -129,6 +148,17 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
 // negative entry, most negative first, repeated to fill `num_samples`.
 // Exposed for tests.
 StatusOr<std::vector<int64_t>> InferLabels(const InversionTarget& target);
+
+// The update (w_after - w_global, FlatState layout) that the attack's model of
+// the device's training produces from `images` ({num_samples, C, H, W}, model
+// input scale) and `labels`: plain SGD with target.recipe, batches in order,
+// unrolled exactly as in the attack's objective (one step: lr times the
+// gradient). Exposed so tests can compare it with real local training.
+// InvalidArgumentError for mismatched sizes or labels out of range;
+// Unimplemented as ReconstructFromUpdate for multi-step updates.
+StatusOr<std::vector<float>> UnrolledUpdate(const InversionTarget& target,
+                                            const std::vector<float>& images,
+                                            const std::vector<int64_t>& labels);
 
 // ------------------------------------------------------------------- sweeps
 // Issue 8's acceptance experiments without an engine: a device's local
@@ -153,11 +183,22 @@ struct InversionCase {
   InversionOptions options;
   // Control: replace the update by Gaussian noise of the same norm.
   bool random_gradient = false;
+  // Give Inverting Gradients the true labels (InversionTarget::labels), as
+  // Geiping et al.'s experiments do. Default: inferred by the iDLG rule.
+  bool known_labels = false;
+  // Passed to InversionOptions::trace_iterations; the result's psnr_trace
+  // holds the winning restart's mean PSNR there.
+  std::vector<int64_t> trace_iterations = {};
 };
 
 struct InversionCaseResult {
   std::vector<double> psnr, ssim;  // Per image, matched greedily; PSNR capped at 200 dB.
-  double label_accuracy = 0.0;     // Recovered labels as a multiset.
+  // Recovered labels as a multiset. With known_labels: the labels the iDLG
+  // rule reads from the update (the reconstruction used the true ones).
+  double label_accuracy = 0.0;
+  // (iteration, mean PSNR over the batch, matched greedily) of the winning
+  // restart at InversionCase::trace_iterations.
+  std::vector<std::pair<int64_t, double>> psnr_trace;
   int64_t local_steps = 0;
   int64_t evaluations = 0;
   double loss = 0.0;
@@ -172,15 +213,30 @@ enum class SweepSize { kTiny, kDocs };
 struct SweepOptions {
   SweepSize size = SweepSize::kTiny;
   // Subset of "idlg", "dlg_joint", "dlg_batch4", "ig_relu", "ig_batch",
-  // "ig_steps", "control"; empty runs all.
+  // "ig_steps", "ig_relu_batch", "ig_relu_steps", "control"; empty runs all.
+  // ig_batch/ig_steps attack the sigmoid LeNet, the ig_relu* tables the
+  // untrained ReLU LeNet (normalised coordinates); batch tables use batches
+  // of 1, 4, 8 images with distinct labels and one local step, steps tables
+  // one image over 1-5 local SGD steps; both with known labels.
   std::vector<std::string> tables;
-  double tv_weight = 1e-4;  // Inverting Gradients (see InversionOptions).
-  int64_t restarts = 1;     // Inverting Gradients.
-  int64_t ig_iterations = 0;  // Inverting Gradients; 0: the size's (4,800 or 300).
+  double tv_weight = 1e-4;       // Inverting Gradients on the sigmoid LeNet.
+  double relu_tv_weight = 0.1;   // Inverting Gradients on the ReLU LeNet.
+  int64_t restarts = 1;          // Inverting Gradients.
+  int64_t ig_iterations = 0;     // Inverting Gradients; 0: the size's (4,800 or 300).
+  int64_t ig_cases = 0;          // Image groups per batch/steps setting; 0: the size's (3 or 1).
+  // Local SGD learning rate of the steps tables. Default: Geiping et al.'s
+  // local_lr 1e-4. At 0.1 one step drove a single image's loss to 0 in
+  // float32 on both LeNets (docs/attacks/inversion.md), so later steps added
+  // nothing to the update.
+  double steps_lr = 1e-4;
+  // Inverting Gradients on the sigmoid LeNet in normalised coordinates (as
+  // Geiping et al.'s code); default pixel coordinates (better for one image).
+  bool sigmoid_normalized = false;
 };
 
 struct SweepRow {
   std::string table, setting;
+  std::string group;  // The setting without its case ("batch 4" for "batch 4, case 1").
   InversionCaseResult result;
 };
 

@@ -60,6 +60,15 @@ Status StampTrigger(const std::vector<int64_t>& sample_shape, int64_t size, floa
 // Coordinate-wise sign of the benign mean: s_j in {-1, 0, +1}, the direction
 // the global model would move without an attack (Fang et al. Section 4).
 StatusOr<std::vector<float>> ChangeDirection(const Updates& benign);
+// Fang et al. define s_j as the direction in which the aggregation rule
+// itself would move parameter j without attack; the authors' code uses the
+// sign of the mean. kMedian / kTrimmedMean take the sign of the coordinate
+// median / trimmed mean (floor(beta n) trimmed per side) of `updates`.
+// InvalidArgument for no updates, sizes that differ, beta outside [0, 0.5).
+enum class DirectionRule { kMean, kMedian, kTrimmedMean };
+StatusOr<DirectionRule> ParseDirectionRule(const std::string& name);  // mean, median, trimmed_mean
+StatusOr<std::vector<float>> ChangeDirection(const Updates& updates, DirectionRule rule,
+                                             double beta = 0.0);
 
 // A Little Is Enough (Baruch et al. 2019, Section 4 / Algorithm 3):
 // s = floor(n/2 + 1) - m supporters needed, z = Phi^-1((n - s) / n).
@@ -102,6 +111,11 @@ StatusOr<FangKrumResult> FangKrumAttack(const Updates& benign, int64_t num_malic
 StatusOr<Updates> FangTrimmedMeanAttack(const Updates& benign, const std::vector<float>& global,
                                         int64_t num_malicious, bool full_knowledge, double b,
                                         Rng& rng);
+// The same with the direction s given (e.g. ChangeDirection over every
+// device's before-attack update, as the paper's "no attack" global model is).
+StatusOr<Updates> FangTrimmedMeanAttack(const Updates& benign, const std::vector<float>& global,
+                                        const std::vector<float>& direction, int64_t num_malicious,
+                                        bool full_knowledge, double b, Rng& rng);
 
 // Shejwalkar & Houmansadr 2021 (NDSS), AGR-agnostic min-max / min-sum with
 // Algorithm 1's gamma search. mal = mean(benign) - gamma * p, p the

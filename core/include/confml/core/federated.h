@@ -74,6 +74,13 @@ struct FederatedOptions {
   // worker pool. A scale-out backend (scaleout/mpi_executor.h) deals them to
   // other processes; results are the same either way.
   std::shared_ptr<ClientExecutor> executor;
+  // Clients sampled in every round (a device that is always online, such as
+  // the adversary of Melis et al. who keeps every global model); distinct,
+  // in [0, number of clients), at most clients_per_round of them. The other
+  // clients_per_round - size() slots are drawn uniformly from the remaining
+  // clients with the round's sample seed. Empty (the default): uniform
+  // sampling of all slots, exactly as without this field.
+  std::vector<int64_t> always_sampled;
 };
 
 // One client's local training as it comes back to the runtime.

@@ -58,6 +58,9 @@ struct MatrixCell {
   double wall_seconds = 0.0;
   double tee_seconds = 0.0;  // modeled TEE overhead, apart from wall time
   int64_t refusals = 0;      // attestation decisions that refused
+  // The attack's own note (federated cells), e.g. why its metric is undefined
+  // when `success` is NaN; the table lists it under every undefined cell.
+  std::string note;
 };
 
 struct MatrixResult {
@@ -84,13 +87,15 @@ StatusOr<MatrixResult> RunMatrix(const ExperimentConfig& config,
                                  const std::function<void(const MatrixCell&)>& on_cell = {});
 
 // The Markdown table (attacks down, protections across, "success (utility)"),
-// a costs table, and a legend.
+// a costs table, and a legend. A cell whose success is NaN reads "undefined"
+// and the legend gives the attack's reason, so no NaN passes silently.
 std::string MatrixMarkdown(const MatrixResult& m);
 // One row per cell, every field, with a header line.
 std::string MatrixCsv(const MatrixResult& m);
 // matrix.h5: 2-D datasets [rows, columns] success, blind_guess, utility,
 // wall_seconds, tee_seconds, received_input, higher_is_better, refusals, and
-// string datasets rows, columns, success_metric, utility_metric (row-major).
+// string datasets rows, columns, success_metric, utility_metric, note
+// (row-major).
 Status WriteMatrixH5(const std::string& path, const MatrixResult& m);
 
 }  // namespace confml::experiments

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -71,6 +72,14 @@ struct RunOptions {
   // Kind federated only: where the round's clients train (FederatedOptions::
   // executor); null, the default, trains them in this process.
   std::shared_ptr<ClientExecutor> client_executor;
+  // Kind federated only: when set, supplies the initial global state in place
+  // of the model's seeded initialisation and of federated.initial_model (a
+  // model-provider process delivers it in net/). Called once, before the
+  // engine is built, with the model's flat size; an error it returns ends the
+  // run, and a result of another size is refused (InvalidArgument). The state
+  // enters the checkpoint's config hash, as federated.initial_model's does.
+  // Default null.
+  std::function<StatusOr<std::vector<float>>(int64_t state_size)> initial_state;
 };
 
 // One federated round (kind federated).

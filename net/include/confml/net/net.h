@@ -21,6 +21,12 @@
 //   *ReadFile("run/verifier.addr"); d.verifier_cert = "run/verifier.pem";  d.name = "device-1";
 //   d.index = 0;  d.count = 2; StatusOr<net::DeviceReport> r = net::RunDevice(d, &stop);
 //
+// A `kind: federated` config runs the federated flow instead: the
+// model-provider builds the initial model as the engine would and releases it
+// to the runtime, which runs the experiment from it as `confml run` does and
+// deals each round's clients to the device processes (ServeRuntime,
+// RunModelProvider, RunDevice below).
+//
 // Errors: Unavailable when a peer cannot be reached (or refused the
 // handshake) in time; Unauthenticated when an attested peer was refused;
 // InvalidArgument for bad options; the server loops log and keep serving on
@@ -39,14 +45,23 @@
 
 namespace confml::net {
 
-// The protocol version this build speaks (confml.v1 messages' header).
-inline constexpr uint32_t kProtocolVersion = 1;
+// The protocol version this build speaks (confml.v1 messages' header). 2
+// added the federated flow (GetWork, PushResult, ReportFailure); a peer
+// speaking another version is refused with both versions named.
+inline constexpr uint32_t kProtocolVersion = 2;
 
 // What every role process shares.
 struct CommonOptions {
-  // The experiment config (the Islet fl_words scenario): seed, words,
-  // rounds, the sim platform's parameters. Required.
+  // The experiment config. Required. Either the Islet fl_words flow scenario
+  // (seed, words, rounds) or an ordinary `kind: federated` experiment (the
+  // federated flow: the runtime runs the federated engine, devices train
+  // their share of its clients). An optional tee section must be sim (its
+  // parameters are the simulated platform every process shares).
   std::string config_path;
+  // "section.key=value" overrides applied to the config, as `confml run`'s.
+  // Every process of one run must be given the same ones (the federated
+  // flow checks the resolved config's digest).
+  std::vector<std::string> overrides;
   // This party's name (the certificate's CN). Default: the role's name.
   std::string name;
   // Extra Program components, as `confml measure --component`: e.g.
@@ -97,8 +112,32 @@ struct RuntimeOptions : CommonOptions, VerifierLink {
   int64_t chunk_bytes = 4096;  // models stream to devices in chunks of this size
   // After the last round, how long to keep serving the final model.
   double linger_seconds = 30;
+  // Federated flow: before the first round, how long to wait for all
+  // expected_devices to join (those that did not are recorded as dropouts).
+  double join_timeout_seconds = 60;
+  // Federated flow: how long the runtime waits for the model-provider's
+  // initial model before round 1 (Unavailable after that), and how long a
+  // delivery may wait for the engine to be ready for it.
+  double model_timeout_seconds = 120;
+  // Federated flow: continue the run in this run folder from its fl.ckpt
+  // (as `confml run --resume`). Default empty: a new run folder.
+  std::string resume_dir;
 };
 // Serves rounds until the last one is done (and lingers) or *stop.
+// Federated flow: runs the config's experiment exactly as `confml run` does
+// (run folder, checkpoints, evaluation, hooks, aggregation), except that each
+// round's clients train on the device processes: with N = expected_devices
+// (default 2), device i owns the clients whose id % N == i. A device that
+// sends nothing for round_timeout_seconds while it holds work is a dropout
+// (recorded); its clients of the round are re-dealt to the devices still
+// taking part, so the run's result does not change. With no device left the
+// round waits another timeout for one to (re)join, at most max_retries
+// times, then fails with Unavailable. Before round 1 the engine waits (for
+// model_timeout_seconds) for the model-provider's initial model; one of
+// another size is refused by the DeliverModel call, naming both sizes and
+// the model, and one for another resolved config by its digest. A resumed
+// run needs it again: the checkpoint's config hash covers it. min_clients and checkpoint apply to
+// the word flow only.
 Status ServeRuntime(const RuntimeOptions& options, const std::atomic<bool>* stop);
 
 struct ModelProviderOptions : CommonOptions, VerifierLink {
@@ -107,7 +146,10 @@ struct ModelProviderOptions : CommonOptions, VerifierLink {
   double connect_timeout_seconds = 60;
 };
 // Creates the word model, releases it to the attested runtime in chunks and
-// checks the acknowledged byte count; returns when acknowledged.
+// checks the acknowledged byte count; returns when acknowledged. Federated
+// flow: builds the config's initial global state exactly as the engine does
+// (its seeded model, or federated.initial_model read from this process's
+// disk) and releases that, with the resolved config's digest.
 Status RunModelProvider(const ModelProviderOptions& options, const std::atomic<bool>* stop);
 
 struct DeviceOptions : CommonOptions, VerifierLink {
@@ -127,6 +169,9 @@ struct DeviceOptions : CommonOptions, VerifierLink {
 struct DeviceReport {
   std::vector<std::string> own_words;
   int64_t rounds_trained = 0;
+  // Federated flow: clients trained, and the run's final model (StateHash).
+  int64_t clients_trained = 0;
+  std::string final_state_hash;
   // "abo -> about" per word of the other devices (the final global model's
   // completions from 3 letters), and how many were right.
   std::vector<std::string> predictions;
@@ -134,7 +179,11 @@ struct DeviceReport {
   double own_accuracy = 0;
 };
 // Trains one round at a time until the runtime publishes the final model,
-// then completes the other devices' words with it.
+// then completes the other devices' words with it. Federated flow: builds
+// the config's experiment (same data, partition, model, seeds, hooks) and
+// trains the clients the runtime hands it with the engine's own local
+// training; `index`/`count` must match the runtime's device count, and the
+// resolved config must be the runtime's (FailedPrecondition otherwise).
 StatusOr<DeviceReport> RunDevice(const DeviceOptions& options, const std::atomic<bool>* stop);
 
 }  // namespace confml::net
