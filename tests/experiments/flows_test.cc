@@ -9,6 +9,8 @@
 
 #include "confml/experiments/config.h"
 #include "confml/experiments/runner.h"
+#include "run_util.h"
+#include "test_util.h"
 
 namespace confml::experiments {
 namespace {
@@ -23,24 +25,10 @@ FlowOptions Small(const std::string& scenario, const std::string& backend, Attes
 
 // Runs experiments/islet/<name>.yaml as `confml run` would (no run folder).
 RunResult RunConfig(const std::string& name, const std::vector<std::string>& overrides = {}) {
-  StatusOr<ExperimentConfig> c =
-      LoadExperimentConfig(std::string(CONFML_SOURCE_DIR) + "/experiments/islet/" + name + ".yaml",
-                           overrides);
-  EXPECT_TRUE(c.ok()) << c.status();
-  if (!c.ok()) return {};
-  RunOptions ro;
-  ro.write_run_dir = false;
-  ro.progress = ProgressMode::kNone;
-  StatusOr<RunResult> r = RunExperiment(*c, ro);
-  EXPECT_TRUE(r.ok()) << r.status();
-  return r.ok() ? *r : RunResult{};
+  return testing::RunShippedConfig("islet/" + name, overrides);
 }
 
-std::string Events(const RunResult& r) {
-  std::string out;
-  for (const std::string& e : r.events) out += e + "\n";
-  return out;
-}
+std::string Events(const RunResult& r) { return testing::EventsText(r); }
 
 const AdmissionRecord* Decision(const RunResult& r, const std::string& relying,
                                 const std::string& attester) {

@@ -22,6 +22,7 @@
 #include "confml/core/seed.h"
 #include "confml/experiments/config.h"
 #include "confml/experiments/runner.h"
+#include "run_util.h"
 #include "test_util.h"
 
 namespace confml::experiments {
@@ -36,24 +37,10 @@ const std::string kFashionMnist = "/usr/share/datasets/fashion-mnist/train-image
 RunResult RunConfig(const std::string& rel, std::vector<std::string> overrides,
                     const std::string& output_dir = "") {
   overrides.push_back("experiment.threads=1");
-  if (!output_dir.empty()) overrides.push_back("experiment.output_dir=" + output_dir);
-  StatusOr<ExperimentConfig> c =
-      LoadExperimentConfig(testing::SourceDir() + "/experiments/" + rel + ".yaml", overrides);
-  EXPECT_TRUE(c.ok()) << c.status();
-  if (!c.ok()) return {};
-  RunOptions ro;
-  ro.write_run_dir = !output_dir.empty();
-  ro.progress = ProgressMode::kNone;
-  StatusOr<RunResult> r = RunExperiment(*c, ro);
-  EXPECT_TRUE(r.ok()) << r.status();
-  return r.ok() ? *r : RunResult{};
+  return testing::RunShippedConfig(rel, std::move(overrides), output_dir);
 }
 
-std::string Events(const RunResult& r) {
-  std::string out;
-  for (const std::string& e : r.events) out += e + "\n";
-  return out;
-}
+std::string Events(const RunResult& r) { return testing::EventsText(r); }
 
 // Tiny membership runs: 2 devices x 100 images, 600 test images (300 of them
 // the attacker's shadow data), 100 members and 100 non-members scored.

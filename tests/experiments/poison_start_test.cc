@@ -11,6 +11,7 @@
 
 #include "confml/experiments/config.h"
 #include "confml/experiments/runner.h"
+#include "run_util.h"
 #include "test_util.h"
 
 namespace confml::experiments {
@@ -18,23 +19,16 @@ namespace {
 
 // A quick federated run on 4-class Gaussian blobs: 8 clients, all per round.
 std::vector<std::string> Small(const std::string& out_dir, std::vector<std::string> extra = {}) {
-  std::vector<std::string> o = {"experiment.output_dir=" + out_dir,
-                                "dataset.num_samples=480",
-                                "federated.rounds=3",
-                                "federated.clients_per_round=8",
-                                "federated.workers=1",
-                                "partition.num_clients=8"};
+  std::vector<std::string> o = {
+      "experiment.output_dir=" + out_dir, "dataset.num_samples=480", "federated.rounds=3",
+      "federated.clients_per_round=8",    "federated.workers=1",     "partition.num_clients=8"};
   o.insert(o.end(), extra.begin(), extra.end());
   return o;
 }
 
 StatusOr<RunResult> RunYaml(const std::vector<std::string>& overrides) {
-  StatusOr<ExperimentConfig> config = LoadExperimentConfig(
-      testing::SourceDir() + "/experiments/fedavg_synthetic.yaml", overrides);
-  if (!config.ok()) return config.status();
-  RunOptions options;
-  options.progress = ProgressMode::kNone;
-  return RunExperiment(*config, options);
+  return testing::RunConfigFile(testing::SourceDir() + "/experiments/fedavg_synthetic.yaml",
+                                overrides);
 }
 
 TEST(InitialModelTest, ContinuesFromAnEarlierRunsModel) {
@@ -42,8 +36,8 @@ TEST(InitialModelTest, ContinuesFromAnEarlierRunsModel) {
   StatusOr<RunResult> clean = RunYaml(Small(dir.path(), {"federated.rounds=4"}));
   ASSERT_TRUE(clean.ok()) << clean.status().message();
   // One more round from the trained model beats one round from scratch.
-  StatusOr<RunResult> from_trained =
-      RunYaml(Small(dir.path(), {"federated.rounds=1", "federated.initial_model=" + clean->run_dir}));
+  StatusOr<RunResult> from_trained = RunYaml(
+      Small(dir.path(), {"federated.rounds=1", "federated.initial_model=" + clean->run_dir}));
   ASSERT_TRUE(from_trained.ok()) << from_trained.status().message();
   StatusOr<RunResult> from_scratch = RunYaml(Small(dir.path(), {"federated.rounds=1"}));
   ASSERT_TRUE(from_scratch.ok()) << from_scratch.status().message();
@@ -52,8 +46,9 @@ TEST(InitialModelTest, ContinuesFromAnEarlierRunsModel) {
       << from_scratch->final_test_accuracy;
   EXPECT_NE(from_trained->final_state_hash, from_scratch->final_state_hash);
   // The checkpoint file itself works as well as its folder.
-  StatusOr<RunResult> by_file = RunYaml(Small(
-      dir.path(), {"federated.rounds=1", "federated.initial_model=" + clean->run_dir + "/fl.ckpt"}));
+  StatusOr<RunResult> by_file =
+      RunYaml(Small(dir.path(), {"federated.rounds=1",
+                                 "federated.initial_model=" + clean->run_dir + "/fl.ckpt"}));
   ASSERT_TRUE(by_file.ok()) << by_file.status().message();
   EXPECT_EQ(by_file->final_state_hash, from_trained->final_state_hash);
 }
@@ -130,11 +125,7 @@ std::string FangConfig(const std::string& dir) {
 StatusOr<RunResult> RunFang(const std::string& dir, const std::vector<std::string>& overrides) {
   std::vector<std::string> o = {"experiment.output_dir=" + dir};
   o.insert(o.end(), overrides.begin(), overrides.end());
-  StatusOr<ExperimentConfig> config = LoadExperimentConfig(FangConfig(dir), o);
-  if (!config.ok()) return config.status();
-  RunOptions options;
-  options.progress = ProgressMode::kNone;
-  return RunExperiment(*config, options);
+  return testing::RunConfigFile(FangConfig(dir), o);
 }
 
 TEST(FangPartitionConfigTest, RunsAndRejectsClientCountsThatAreNotAMultipleOfClasses) {

@@ -12,6 +12,7 @@
 
 #include "confml/experiments/config.h"
 #include "confml/experiments/runner.h"
+#include "run_util.h"
 #include "test_util.h"
 
 namespace confml::experiments {
@@ -25,12 +26,8 @@ bool HaveFashionMnist() {
   return std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
 }
 
-StatusOr<RunResult> RunPoison(const std::string& name, std::vector<std::string> overrides) {
-  StatusOr<ExperimentConfig> config = LoadExperimentConfig(Config(name), overrides);
-  if (!config.ok()) return config.status();
-  RunOptions options;
-  options.progress = ProgressMode::kNone;
-  return RunExperiment(*config, options);
+StatusOr<RunResult> RunPoison(const std::string& name, const std::vector<std::string>& overrides) {
+  return testing::RunConfigFile(Config(name), overrides);
 }
 
 double Error(const RunResult& r) { return 1.0 - r.final_test_accuracy; }
@@ -47,6 +44,20 @@ std::vector<std::string> Tiny(const std::string& out, const std::string& attack,
   return o;
 }
 
+// The attack's config at the tiny size, once without malicious devices (the
+// clean reference) and once as shipped.
+struct CleanAndAttacked {
+  RunResult clean, attacked;
+};
+
+StatusOr<CleanAndAttacked> RunCleanAndAttacked(const std::string& out, const std::string& attack) {
+  CleanAndAttacked runs;
+  CONFML_ASSIGN_OR_RETURN(runs.clean,
+                          RunPoison(attack, Tiny(out, attack, {"attack.malicious_fraction=0"})));
+  CONFML_ASSIGN_OR_RETURN(runs.attacked, RunPoison(attack, Tiny(out, attack)));
+  return runs;
+}
+
 TEST(PoisonConfigsTest, EveryConfigRunsAloneAtTinySizeAndMovesItsMetric) {
   if (!HaveFashionMnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
   testing::TempDir dir;
@@ -54,42 +65,40 @@ TEST(PoisonConfigsTest, EveryConfigRunsAloneAtTinySizeAndMovesItsMetric) {
   // size; the subtle ones (built to hide inside the benign spread) must at
   // least not help by more than noise.
   const std::map<std::string, bool> strong = {
-      {"label_flip", false}, {"sign_flip", true},  {"gaussian_noise", true}, {"scaling", true},
-      {"alie", false},      {"fang_krum", true},  {"fang_trimmed_mean", true},
-      {"min_max", false},   {"min_sum", false}};
+      {"label_flip", false},       {"sign_flip", true}, {"gaussian_noise", true},
+      {"scaling", true},           {"alie", false},     {"fang_krum", true},
+      {"fang_trimmed_mean", true}, {"min_max", false},  {"min_sum", false}};
   for (const auto& [attack, is_strong] : strong) {
     SCOPED_TRACE(attack);
-    StatusOr<RunResult> clean =
-        RunPoison(attack, Tiny(dir.path(), attack, {"attack.malicious_fraction=0"}));
-    StatusOr<RunResult> attacked = RunPoison(attack, Tiny(dir.path(), attack));
-    ASSERT_TRUE(clean.ok()) << clean.status().message();
-    ASSERT_TRUE(attacked.ok()) << attacked.status().message();
-    EXPECT_TRUE(std::filesystem::exists(attacked->run_dir + "/fl_rounds.h5"));
-    EXPECT_TRUE(std::filesystem::exists(attacked->run_dir + "/outcome.h5"));
-    EXPECT_EQ(attacked->outcome.at("attack.malicious_clients"), 20.0);
-    EXPECT_NEAR(attacked->outcome.at("attack.test_error"), Error(*attacked), 1e-9);
+    StatusOr<CleanAndAttacked> runs = RunCleanAndAttacked(dir.path(), attack);
+    ASSERT_TRUE(runs.ok()) << runs.status().message();
+    const RunResult& clean = runs->clean;
+    const RunResult& attacked = runs->attacked;
+    EXPECT_TRUE(std::filesystem::exists(attacked.run_dir + "/fl_rounds.h5"));
+    EXPECT_TRUE(std::filesystem::exists(attacked.run_dir + "/outcome.h5"));
+    EXPECT_EQ(attacked.outcome.at("attack.malicious_clients"), 20.0);
+    EXPECT_NEAR(attacked.outcome.at("attack.test_error"), Error(attacked), 1e-9);
     if (is_strong) {
-      EXPECT_GT(Error(*attacked), Error(*clean) + 0.02)
-          << "clean " << Error(*clean) << " attacked " << Error(*attacked);
+      EXPECT_GT(Error(attacked), Error(clean) + 0.02)
+          << "clean " << Error(clean) << " attacked " << Error(attacked);
     } else {
-      EXPECT_GT(Error(*attacked), Error(*clean) - 0.05)
-          << "clean " << Error(*clean) << " attacked " << Error(*attacked);
+      EXPECT_GT(Error(attacked), Error(clean) - 0.05)
+          << "clean " << Error(clean) << " attacked " << Error(attacked);
     }
   }
   for (const std::string attack : {"targeted_injection", "backdoor"}) {
     SCOPED_TRACE(attack);
-    StatusOr<RunResult> clean =
-        RunPoison(attack, Tiny(dir.path(), attack, {"attack.malicious_fraction=0"}));
-    StatusOr<RunResult> attacked = RunPoison(attack, Tiny(dir.path(), attack));
-    ASSERT_TRUE(clean.ok()) << clean.status().message();
-    ASSERT_TRUE(attacked.ok()) << attacked.status().message();
-    EXPECT_TRUE(std::filesystem::exists(attacked->run_dir + "/outcome.h5"));
+    StatusOr<CleanAndAttacked> runs = RunCleanAndAttacked(dir.path(), attack);
+    ASSERT_TRUE(runs.ok()) << runs.status().message();
+    const RunResult& clean = runs->clean;
+    const RunResult& attacked = runs->attacked;
+    EXPECT_TRUE(std::filesystem::exists(attacked.run_dir + "/outcome.h5"));
     const std::string metric =
         attack == "backdoor" ? "attack.success_rate_after_attack" : "attack.success_rate";
-    ASSERT_TRUE(attacked->outcome.count(metric)) << metric;
-    EXPECT_GT(attacked->outcome.at(metric), clean->outcome.at("attack.success_rate") + 0.03)
-        << "clean " << clean->outcome.at("attack.success_rate") << " attacked "
-        << attacked->outcome.at(metric);
+    ASSERT_TRUE(attacked.outcome.count(metric)) << metric;
+    EXPECT_GT(attacked.outcome.at(metric), clean.outcome.at("attack.success_rate") + 0.03)
+        << "clean " << clean.outcome.at("attack.success_rate") << " attacked "
+        << attacked.outcome.at(metric);
   }
 }
 
@@ -155,8 +164,8 @@ TEST_F(PoisoningAcceptanceTest, LabelFlipBarelyMovesTheRobustRules) {
   for (const std::string agg : {"median", "trimmed_mean", "krum"}) {
     const double clean = Error(Cell("none", agg));
     const double attacked = Error(Cell("label_flip", agg));
-    EXPECT_LE(std::abs(attacked - clean), 0.03) << agg << ": clean " << clean << " attacked "
-                                                << attacked;
+    EXPECT_LE(std::abs(attacked - clean), 0.03)
+        << agg << ": clean " << clean << " attacked " << attacked;
   }
 }
 
