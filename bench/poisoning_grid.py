@@ -12,6 +12,11 @@ seeds) and writes grid.csv and grid.md in --out.
 
   /usr/bin/python3 bench/poisoning_grid.py --confml build/h3/experiments/confml \\
       --out /tmp/poison_grid --train-limit 6000 --test-limit 2000
+
+--eval-rounds 10,30 runs each cell 30 rounds and tabulates the error after 10
+and after 30 as well; --paired adds each cell's shift from the clean cell of
+the same rule and seed (the start models differ by seed, so small effects
+show only in the paired difference).
 """
 import argparse
 import csv
@@ -57,7 +62,7 @@ class NotRun(Exception):
     pass
 
 
-def run_confml(confml, config_path, log_path, cached_only=False):
+def run_confml(confml, config_path, log_path, cached_only=False, progress="none"):
     # A finished cell of an interrupted grid (same --out) is read back, not rerun.
     stdout = None
     if os.path.exists(log_path):
@@ -70,15 +75,21 @@ def run_confml(confml, config_path, log_path, cached_only=False):
     if stdout is None:
         env = dict(os.environ, OMP_NUM_THREADS="1")
         t0 = time.time()
-        p = subprocess.run([confml, "run", config_path, "--progress=none"], capture_output=True,
-                           text=True, env=env)
+        p = subprocess.run([confml, "run", config_path, "--progress=" + progress],
+                           capture_output=True, text=True, env=env)
         with open(log_path, "w") as f:
             f.write(p.stdout + p.stderr)
         if p.returncode != 0:
             raise RuntimeError(f"confml run {config_path} failed: {p.stderr.strip()}")
-        stdout, seconds = p.stdout, time.time() - t0
-    out = {"seconds": seconds}
+        # Progress lines go to stderr; parse what the cache will hold.
+        stdout, seconds = p.stdout + p.stderr, time.time() - t0
+    out = {"seconds": seconds, "accuracy_by_round": {}}
     for line in stdout.splitlines():
+        # Progress lines ("confml: round 10/30 ... acc 0.8430 ...") give the
+        # evaluated rounds of a longer run (--eval-rounds).
+        m = re.match(r"^confml: round (\d+)/\d+ .* acc (\S+) ", line)
+        if m:
+            out["accuracy_by_round"][int(m.group(1))] = float(m.group(2))
         m = re.match(r"^(attack\.[a-z_]+|final test accuracy): (\S+)$", line)
         if m:
             out[m.group(1)] = float(m.group(2))
@@ -88,7 +99,8 @@ def run_confml(confml, config_path, log_path, cached_only=False):
     return out
 
 
-def cell_config(base, seed, args, out_dir, initial_model=None, aggregator=None, rounds=None):
+def cell_config(base, seed, args, out_dir, initial_model=None, aggregator=None, rounds=None,
+                eval_every=0):
     with open(os.path.join(CONFIGS, base)) as f:
         c = yaml.safe_load(f)
     if aggregator:  # one run folder name per cell, so parallel cells never collide
@@ -99,7 +111,7 @@ def cell_config(base, seed, args, out_dir, initial_model=None, aggregator=None, 
     c["dataset"]["test_limit"] = args.test_limit
     if rounds is not None:
         c["federated"]["rounds"] = rounds
-    c["federated"]["eval_every"] = 0
+    c["federated"]["eval_every"] = eval_every
     if initial_model:
         c["federated"]["initial_model"] = initial_model
     if aggregator:
@@ -139,13 +151,30 @@ def fmt(values):
     return f"{m:.3f}" if math.isnan(s) else f"{m:.3f} ± {s:.3f}"
 
 
-def table(rows, attacks, aggs):
+def paired_shift(rows, sel, key):
+    # Attacked minus clean of the same aggregator and seed: the seed-to-seed
+    # spread of the start models cancels, so small effects become visible.
+    clean = {(r["aggregator"], r["seed"]): r[key] for r in rows if r["attack"] == "none"}
+    return [r[key] - clean[(r["aggregator"], r["seed"])] for r in sel
+            if (r["aggregator"], r["seed"]) in clean]
+
+
+def fmt_signed(values):
+    text = fmt(values)
+    return text if text.startswith("-") else "+" + text
+
+
+def table(rows, attacks, aggs, key="test_error", paired=False):
     lines = ["| attack | " + " | ".join(aggs) + " |", "|---" * (len(aggs) + 1) + "|"]
     for a in attacks:
         cells = []
         for g in aggs:
             sel = [r for r in rows if r["attack"] == a and r["aggregator"] == g]
-            text = fmt([r["test_error"] for r in sel])
+            text = fmt([r[key] for r in sel])
+            if paired and a != "none" and paired_shift(rows, sel, key):
+                text += f" (shift {fmt_signed(paired_shift(rows, sel, key))})"
+            if a == "label_flip" and key == "test_error":
+                text += f" (flip {fmt([r.get('flip_success_rate', float('nan')) for r in sel])})"
             if a == "targeted_injection":
                 text += f" (success {fmt([r['success_rate'] for r in sel])})"
             if a == "backdoor":
@@ -157,19 +186,23 @@ def table(rows, attacks, aggs):
     return "\n".join(lines)
 
 
-def render(rows, attacks, main_aggs, extra_aggs):
+def render(rows, attacks, main_aggs, extra_aggs, eval_rounds=(), paired=False):
     def seeds_of(aggs):
         return ",".join(str(int(s)) for s in sorted({r["seed"] for r in rows
                                                       if r["aggregator"] in aggs}))
     md = []
+    for k in eval_rounds:
+        md += [f"Test error after {k} rounds; mean ± standard deviation over seeds " +
+               seeds_of(main_aggs + extra_aggs) + ".", "",
+               table(rows, attacks, main_aggs + extra_aggs, f"test_error_r{k}", paired), ""]
     if main_aggs:
         md += ["Test error of the final model; mean ± standard deviation over seeds " +
-               seeds_of(main_aggs) + ".", "", table(rows, attacks, main_aggs), ""]
+               seeds_of(main_aggs) + ".", "", table(rows, attacks, main_aggs, paired=paired), ""]
     if extra_aggs:
         extra_attacks = [a for a in attacks
                          if any(r["attack"] == a and r["aggregator"] in extra_aggs for r in rows)]
         md += ["Other robust aggregators, seeds " + seeds_of(extra_aggs) + ":", "",
-               table(rows, extra_attacks, extra_aggs), ""]
+               table(rows, extra_attacks, extra_aggs, paired=paired), ""]
     return "\n".join(md)
 
 
@@ -185,6 +218,11 @@ def main():
                     help="config override for every run (attack.NAME.KEY=VALUE: only that attack)")
     ap.add_argument("--warmup-rounds", type=int, default=30, help="rounds of the clean run")
     ap.add_argument("--attack-rounds", type=int, default=3, help="attacked rounds per cell")
+    ap.add_argument("--eval-rounds", default="",
+                    help="also tabulate the test error after these rounds of each cell (e.g. "
+                    "10,30; the cells then run max(...) rounds, evaluated every gcd(...))")
+    ap.add_argument("--paired", action="store_true",
+                    help="add each cell's shift from `none` of the same aggregator and seed")
     ap.add_argument("--attacks", default=",".join(ATTACKS))
     ap.add_argument("--aggregators", default=",".join(MAIN))
     ap.add_argument("--extra-aggregators", default=",".join(EXTRA))
@@ -205,9 +243,16 @@ def main():
                     rows.append(r)
         present = {r["attack"] for r in rows}
         aggs = [a for a in AGGREGATORS if any(r["aggregator"] == a for r in rows)]
+        eval_rounds = sorted(int(k[len("test_error_r"):]) for k in rows[0]
+                             if k.startswith("test_error_r")) if rows else []
         print(render(rows, [a for a in ["none"] + ATTACKS if a in present],
-                     [a for a in MAIN if a in aggs], [a for a in EXTRA if a in aggs]))
+                     [a for a in MAIN if a in aggs], [a for a in EXTRA if a in aggs],
+                     eval_rounds, args.paired))
         return 0
+    eval_rounds = sorted(int(k) for k in args.eval_rounds.split(",") if k)
+    if eval_rounds:
+        args.attack_rounds = eval_rounds[-1]
+    eval_every = math.gcd(*eval_rounds) if eval_rounds else 0
     seeds = [int(s) for s in args.seeds.split(",") if s]
     extra_seeds = [int(s) for s in args.extra_seeds.split(",") if s]
     attacks = ["none"] + [a for a in args.attacks.split(",") if a]
@@ -235,9 +280,10 @@ def main():
         path = os.path.join(args.out, "cells", f"{attack}-{agg}-s{seed}.yaml")
         with open(path, "w") as f:
             yaml.safe_dump(cell_config(base, seed, args, args.out, clean[seed]["run_dir"], agg,
-                                       args.attack_rounds), f)
+                                       args.attack_rounds, eval_every), f)
         try:
-            r = run_confml(args.confml, path, path[:-5] + ".log", args.cached_only)
+            r = run_confml(args.confml, path, path[:-5] + ".log", args.cached_only,
+                           "lines" if eval_rounds else "none")
         except NotRun:
             return None
         return {"attack": attack, "aggregator": agg, "seed": seed,
@@ -248,6 +294,9 @@ def main():
                                                    float("nan")),
                 "test_accuracy_after_attack": r.get("attack.test_accuracy_after_attack",
                                                     float("nan")),
+                "flip_success_rate": r.get("attack.flip_success_rate", float("nan")),
+                **{f"test_error_r{k}": 1.0 - r["accuracy_by_round"].get(k, float("nan"))
+                   for k in eval_rounds},
                 # The colluding attacks' step sizes and Fang's diagnostics (NaN when absent).
                 **{k: r.get("attack." + k, float("nan")) for k in DIAGNOSTICS},
                 "seconds": r["seconds"]}
@@ -266,7 +315,7 @@ def main():
                 w.writeheader()
                 w.writerows(rows)
 
-    text = render(rows, attacks, main_aggs, extra_aggs)
+    text = render(rows, attacks, main_aggs, extra_aggs, eval_rounds, args.paired)
     md = [text, "Clean start models (FedAvg, %d rounds): test error %s" %
           (args.warmup_rounds, fmt([1.0 - clean[s]["final test accuracy"] for s in seeds]))]
     text = "\n".join(md) + "\n"

@@ -17,6 +17,7 @@
 
 #include "confml/attacks/inversion.h"
 #include "confml/core/model.h"
+#include "confml/core/trainer.h"
 
 namespace confml::attacks {
 namespace {
@@ -419,43 +420,51 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
         "and tv_weight >= 0");
   }
   try {
-    CONFML_ASSIGN_OR_RETURN(
-        std::unique_ptr<Problem> problem,
-        Problem::Create(target, options.method == InversionMethod::kInvertingGradients &&
-                                    options.normalized_coordinates));
+    const bool normalized =
+        options.method == InversionMethod::kInvertingGradients && options.normalized_coordinates;
     const int64_t n = target.num_samples;
     const int64_t k = target.num_classes;
     std::vector<int64_t> shape{n};
     shape.insert(shape.end(), target.sample_shape.begin(), target.sample_shape.end());
 
+    // Every tensor computation runs at one LibTorch intra-op thread
+    // (ForEachAtOneThread), so the reconstruction does not depend on the
+    // thread count; restarts are independent and run in parallel, each on
+    // its own Problem (a multi-step Problem substitutes its model's weights).
+    std::unique_ptr<Problem> problem;
     torch::Tensor fixed_probs;
     std::vector<int64_t> inferred;
     const bool known = options.method == InversionMethod::kInvertingGradients &&
                        !target.labels.empty();
-    if (known) {
-      CONFML_RETURN_IF_ERROR(CheckLabels(target, target.labels));
-      inferred = target.labels;
-      fixed_probs = torch::one_hot(torch::tensor(inferred), k).to(torch::kFloat32);
-    } else if (options.method != InversionMethod::kDlg) {
-      CONFML_ASSIGN_OR_RETURN(torch::Tensor signal, problem->LastLayerSignal());
-      inferred = LabelsFromSignal(signal.contiguous(), n);
-      fixed_probs = torch::one_hot(torch::tensor(inferred), k).to(torch::kFloat32);
-    }
+    CONFML_RETURN_IF_ERROR(ForEachAtOneThread(1, [&](int64_t) -> Status {
+      CONFML_ASSIGN_OR_RETURN(problem, Problem::Create(target, normalized));
+      if (known) {
+        CONFML_RETURN_IF_ERROR(CheckLabels(target, target.labels));
+        inferred = target.labels;
+        fixed_probs = torch::one_hot(torch::tensor(inferred), k).to(torch::kFloat32);
+      } else if (options.method != InversionMethod::kDlg) {
+        CONFML_ASSIGN_OR_RETURN(torch::Tensor signal, problem->LastLayerSignal());
+        inferred = LabelsFromSignal(signal.contiguous(), n);
+        fixed_probs = torch::one_hot(torch::tensor(inferred), k).to(torch::kFloat32);
+      }
+      return OkStatus();
+    }));
 
-    Trial best;
-    std::vector<int64_t> best_labels;
-    int64_t run = 0, evaluations = 0, best_restart = 0;
-    for (int64_t r = 0; r < options.restarts; ++r, ++run) {
+    std::vector<Trial> trials(static_cast<size_t>(options.restarts));
+    std::vector<std::vector<int64_t>> labels(static_cast<size_t>(options.restarts));
+    auto restart = [&](int64_t r) -> Status {
+      CONFML_ASSIGN_OR_RETURN(std::unique_ptr<Problem> own, Problem::Create(target, normalized));
       // Each restart draws its start from its own stream, so adding restarts
       // keeps the earlier ones unchanged.
       Seed s = seed.Child("restart", static_cast<uint64_t>(r));
       torch::Generator gen = at::detail::createCPUGenerator(s.value());
       torch::Tensor x = at::normal(0.0, 1.0, shape, gen).requires_grad_(true);
-      Trial t;
-      std::vector<int64_t> trial_labels = inferred;
+      Trial& t = trials[static_cast<size_t>(r)];
+      std::vector<int64_t>& trial_labels = labels[static_cast<size_t>(r)];
+      trial_labels = inferred;
       if (options.method == InversionMethod::kInvertingGradients) {
         torch::Tensor probs = fixed_probs;
-        if (!known && problem->local_steps() > 1 && n > 1) {
+        if (!known && own->local_steps() > 1 && n > 1) {
           // Which sample went into which local step depends on the device's
           // private shuffle, and with large steps the order matters:
           // restart r tries the r-th order (lexicographic) of the inferred labels.
@@ -469,18 +478,30 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
           probs = torch::one_hot(torch::tensor(order), k).to(torch::kFloat32);
           trial_labels = order;
         }
-        t = RunSignedAdam(*problem, options, x, probs, r);
+        t = RunSignedAdam(*own, options, x, probs, r);
       } else {
         torch::Tensor label_logits;
         if (options.method == InversionMethod::kDlg) {
           label_logits = at::normal(0.0, 1.0, {n, k}, gen).requires_grad_(true);
         }
-        t = RunLbfgs(*problem, options, x, label_logits, fixed_probs);
+        t = RunLbfgs(*own, options, x, label_logits, fixed_probs);
       }
+      return OkStatus();
+    };
+    // on_trace sees the restarts one after another, in order.
+    CONFML_RETURN_IF_ERROR(ForEachAtOneThread(options.restarts, restart, options.on_trace ? 1 : 0)
+                               .WithContext("gradient inversion"));
+
+    Trial best;
+    std::vector<int64_t> best_labels;
+    int64_t evaluations = 0, best_restart = 0;
+    const int64_t run = options.restarts;
+    for (int64_t r = 0; r < options.restarts; ++r) {
+      const Trial& t = trials[static_cast<size_t>(r)];
       evaluations += t.evaluations;
       if (!best.x.defined() || t.loss < best.loss) {
         best = t;
-        best_labels = trial_labels;
+        best_labels = labels[static_cast<size_t>(r)];
         best_restart = r;
       }
     }

@@ -282,15 +282,20 @@ InversionOptions LbfgsOptions(InversionMethod method, int64_t steps) {
 
 }  // namespace
 
+std::map<std::string, ParamValue> IgReluModelParams(const SweepOptions& options) {
+  return {{"activation", std::string("relu")}, {"init_range", options.relu_init_range}};
+}
+
 StatusOr<std::vector<SweepRow>> RunInversionSweep(const Dataset& data, const SweepOptions& options,
                                                   const std::function<void(const SweepRow&)>& progress) {
   SweepPlan plan = PlanFor(options.size);
   if (options.ig_iterations > 0) plan.ig_iterations = options.ig_iterations;
   if (options.ig_cases > 0) plan.ig_cases = options.ig_cases;
   if (options.restarts < 1 || !(options.tv_weight >= 0) || !(options.relu_tv_weight >= 0) ||
-      !(options.steps_lr > 0)) {
+      !(options.steps_lr > 0) || !(options.relu_init_range >= 0)) {
     return InvalidArgumentError(
-        "sweep options need restarts >= 1, TV weights >= 0 and steps_lr > 0");
+        "sweep options need restarts >= 1, TV weights >= 0, steps_lr > 0 and "
+        "relu_init_range >= 0");
   }
   if (data.size() < plan.images * 8) {
     return InvalidArgumentError("the inversion sweep needs at least " +
@@ -306,7 +311,7 @@ StatusOr<std::vector<SweepRow>> RunInversionSweep(const Dataset& data, const Swe
     return OkStatus();
   };
   const std::map<std::string, ParamValue> sigmoid{{"activation", std::string("sigmoid")}};
-  const std::map<std::string, ParamValue> relu{{"activation", std::string("relu")}};
+  const std::map<std::string, ParamValue> relu = IgReluModelParams(options);
   const LocalRecipe one_step{.epochs = 1, .batch_size = 64, .lr = 0.1};
 
   if (Wanted(options.tables, "idlg")) {
@@ -336,6 +341,7 @@ StatusOr<std::vector<SweepRow>> RunInversionSweep(const Dataset& data, const Swe
       CONFML_RETURN_IF_ERROR(run("dlg_batch4", "seed " + std::to_string(s), c));
     }
   }
+  const std::vector<int64_t> trace = TracePoints(plan.ig_iterations);
   if (Wanted(options.tables, "ig_relu")) {
     for (int64_t i = 0; i < plan.ig_relu_images; ++i) {
       InversionCase c{.model_params = relu, .indices = {i}, .recipe = one_step,
@@ -343,6 +349,7 @@ StatusOr<std::vector<SweepRow>> RunInversionSweep(const Dataset& data, const Swe
                       .options = IgOptions(plan.ig_iterations, options.relu_tv_weight,
                                            options.restarts)};
       c.options.normalized_coordinates = true;
+      c.trace_iterations = trace;
       CONFML_RETURN_IF_ERROR(run("ig_relu", "image " + std::to_string(i), c));
     }
   }
@@ -356,9 +363,9 @@ StatusOr<std::vector<SweepRow>> RunInversionSweep(const Dataset& data, const Swe
     double tv;
     bool normalized;
   };
-  const std::vector<IgModel> ig_models{{"ig", sigmoid, options.tv_weight, options.sigmoid_normalized},
-                                       {"ig_relu", relu, options.relu_tv_weight, true}};
-  const std::vector<int64_t> trace = TracePoints(plan.ig_iterations);
+  const std::vector<IgModel> ig_models{
+      {"ig", sigmoid, options.tv_weight, options.sigmoid_normalized},
+      {"ig_relu", relu, options.relu_tv_weight, true}};
   for (const IgModel& m : ig_models) {
     const std::string batch_table = m.prefix + "_batch", steps_table = m.prefix + "_steps";
     const bool want_batch = Wanted(options.tables, batch_table);

@@ -249,6 +249,16 @@ class MembershipAttack : public Attack {
     r->metrics["tpr_at_0.1pct_fpr"] = TprAtFpr(roc, 0.001);
     r->metrics["advantage"] = MaxAdvantage(roc);
     r->metrics["members"] = static_cast<double>(n);
+    // Mean score per group: the gap behind the AUC (for the loss attack minus
+    // each group's mean loss, whose difference is Yeom et al.'s
+    // generalization gap); unlike the rank metrics it shows a last-bit change
+    // in the scores.
+    double sum_in = 0.0, sum_out = 0.0;
+    for (int64_t i = 0; i < 2 * n; ++i) {
+      (i < n ? sum_in : sum_out) += scores[static_cast<size_t>(i)];
+    }
+    r->metrics["member_mean_score"] = sum_in / static_cast<double>(n);
+    r->metrics["nonmember_mean_score"] = sum_out / static_cast<double>(n);
     r->metrics["model_round"] = static_cast<double>(model_round_);
     // Scoring only: how far the target model overfits.
     int64_t hit_in = 0, hit_out = 0;

@@ -304,7 +304,8 @@ class Backdoor : public DataPoisoningAttack {
         batch_size_(p.Int("attacker_batch_size")),
         per_batch_(p.Int("poison_per_batch")),
         stop_loss_(p.Double("stop_loss")),
-        alpha_(p.Double("alpha")) {
+        alpha_(p.Double("alpha")),
+        global_clean_(p.Int("global_clean_inputs")) {
     for (int64_t r : p.IntList("attack_rounds")) rounds_.insert(r);
   }
 
@@ -355,6 +356,16 @@ class Backdoor : public DataPoisoningAttack {
       }
       return OkStatus();
     }));
+    if (OwnTraining() && global_clean_ > 0) {
+      // The released code's attacker trains on random batches of the whole
+      // training set (200 batches of 64), not on one device's shard.
+      Rng rng = env_.seed.Child("backdoor_clean").MakeRng();
+      std::vector<int64_t> pick(static_cast<size_t>(global_clean_));
+      for (int64_t& i : pick) {
+        i = static_cast<int64_t>(rng.UniformInt(static_cast<uint64_t>(env_.train->size())));
+      }
+      clean_pool_ = env_.train->Subset(pick);
+    }
     // local_passes: the honest code may walk the poisoned data several
     // times per local epoch (only without the attacker's own training).
     for (auto& [id, shard] : shards_) {
@@ -500,17 +511,6 @@ class Backdoor : public DataPoisoningAttack {
     return true;
   }
 
-  // Learning rate of epoch e (0-based): lr times lr_decay for every
-  // milestone (a fraction of attacker_epochs) at or before e, PyTorch's
-  // MultiStepLR stepped once per epoch.
-  double EpochLr(int64_t e) const {
-    double lr = lr_;
-    for (double f : milestones_) {
-      if (f * static_cast<double>(epochs_) <= static_cast<double>(e)) lr *= lr_decay_;
-    }
-    return lr;
-  }
-
   // The attacker's own training of L from the global model G on its clean
   // data, every batch holding poison_per_batch triggered inputs.
   StatusOr<std::vector<float>> TrainBackdoored(const ClientContext& c, const std::vector<float>& global) {
@@ -520,9 +520,10 @@ class Backdoor : public DataPoisoningAttack {
       return FailedPreconditionError("backdoor: client " + std::to_string(c.client_id) +
                                      " holds no input of a class other than the target to stamp");
     }
-    const Dataset& data = shard->second.data;
+    const bool pooled = clean_pool_.size() > 0;
+    const Dataset& data = pooled ? clean_pool_ : shard->second.data;
     const Dataset& poison = trig->second;
-    const int64_t n = shard->second.honest_size;
+    const int64_t n = pooled ? clean_pool_.size() : shard->second.honest_size;
     const int64_t numel = data.sample_numel();
     const int64_t clean_per_batch = batch_size_ - per_batch_;
     try {
@@ -549,7 +550,8 @@ class Backdoor : public DataPoisoningAttack {
       epochs_run_ = 0;
       for (int64_t e = 0; e < epochs_; ++e) {
         for (auto& group : opt.param_groups()) {
-          static_cast<torch::optim::SGDOptions&>(group.options()).lr(EpochLr(e));
+          static_cast<torch::optim::SGDOptions&>(group.options())
+              .lr(BackdoorEpochLr(lr_, milestones_, lr_decay_, epochs_, e + 1));
         }
         const std::vector<int64_t> perm = rng.Permutation(n);
         for (int64_t start = 0; start < n; start += clean_per_batch) {
@@ -628,6 +630,10 @@ class Backdoor : public DataPoisoningAttack {
   int64_t batch_size_, per_batch_;
   double stop_loss_;
   double alpha_;
+  int64_t global_clean_;
+  // With global_clean_inputs > 0: the attacker's clean inputs, drawn from
+  // the whole training set (the released code's attacker data).
+  Dataset clean_pool_;
   float trigger_value_ = 0.0f;
   std::map<int64_t, Dataset> triggered_pool_;
   std::set<int64_t> rounds_, participated_rounds_;
@@ -926,6 +932,14 @@ StatusOr<AttackPtr> Built(std::shared_ptr<T> a) {
 
 }  // namespace
 
+double BackdoorEpochLr(double lr, const std::vector<double>& milestones, double decay,
+                       int64_t epochs, int64_t epoch) {
+  for (double f : milestones) {
+    if (f * static_cast<double>(epochs) <= static_cast<double>(epoch)) lr *= decay;
+  }
+  return lr;
+}
+
 Status RegisterPoisoningAttacks() {
   static std::once_flag once;
   static Status result;
@@ -989,8 +1003,9 @@ Status RegisterPoisoningAttacks() {
                         "L2 weight decay of the attacker's SGD (released code: 5e-4).")
               .AtLeast(0.0),
           Param::DoubleList("lr_milestones", {0.2, 0.8},
-                            "Step decay: at these fractions of attacker_epochs the learning rate "
-                            "is multiplied by lr_decay (released code: MultiStepLR at 0.2 E and 0.8 E).")
+                            "Step decay: epoch e (1-based) runs at attacker_lr times lr_decay for "
+                            "every fraction f with f * attacker_epochs <= e (released code: "
+                            "MultiStepLR at 0.2 E and 0.8 E, stepped before each epoch).")
               .AtLeast(0.0)
               .AtMost(1.0),
           Param::Double("lr_decay", 0.1, "Factor of each step decay.").GreaterThan(0.0).AtMost(1.0),
@@ -1009,7 +1024,13 @@ Status RegisterPoisoningAttacks() {
                         "(the distance term keeps L near the global model); 1 is train-and-scale, "
                         "the released code's default.")
               .GreaterThan(0.0)
-              .AtMost(1.0)}},
+              .AtMost(1.0),
+          Param::Int("global_clean_inputs", 0,
+                     "Clean inputs of the attacker's own training: 0 takes its device's shard "
+                     "(one device's data); N > 0 draws N inputs at random from the whole "
+                     "training set, as the released code's attacker (200 batches of 64 = 12800), "
+                     "an attacker with data beyond its device.")
+              .AtLeast(0)}},
         [](const ParamSet& p, const AttackEnv& env) {
           return Built(std::make_shared<Backdoor>(p, env));
         });

@@ -25,7 +25,7 @@ constexpr char kServeUsage[] =
     "ADDR]\n"
     "             [--devices N] [--round-timeout S] [--max-retries R] [--results F.json]\n"
     "             [--join-timeout S --model-timeout S (federated)]\n"
-    "             [--max-message-bytes B] [--linger S]\n"
+    "             [--max-message-bytes B] [--linger S] [--pause-before-round R]\n"
     "             [--min-clients K --checkpoint FILE (fl_words) | --resume RUN_DIR (federated)] "
     "[common]\n"
     "       confml serve model-provider --config CONFIG --verifier ADDR --verifier-cert FILE\n"
@@ -142,6 +142,8 @@ int Parse(int argc, char** argv, Args* a) {
       a->runtime.join_timeout_seconds = d;
     } else if (arg == "--model-timeout" && value(&v) && ToDouble(v, &d) && d > 0) {
       a->runtime.model_timeout_seconds = d;
+    } else if (arg == "--pause-before-round" && value(&v) && ToInt(v, &n) && n > 0) {
+      a->runtime.pause_before_round = n;
     } else if (arg == "--linger" && value(&v) && ToDouble(v, &d) && d >= 0) {
       a->runtime.linger_seconds = d;
     } else if (arg == "--checkpoint" && value(&v)) {

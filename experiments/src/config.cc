@@ -149,7 +149,12 @@ const std::vector<Section>& Sections() {
                       "",
                       {Param::Int("epochs", 1, "Passes over the training set.").AtLeast(1),
                        Param::Int("batch_size", 64, "Training mini-batch size.").AtLeast(1),
-                       Param::Int("eval_batch_size", 1000, "Evaluation batch size.").AtLeast(1)}},
+                       Param::Int("eval_batch_size", 1000, "Evaluation batch size.").AtLeast(1),
+                       Param::Int("micro_batches", kDefaultMicroBatches,
+                                  "Micro-batches per batch, each computed at one LibTorch thread "
+                                  "on up to experiment.threads threads; results do not depend on "
+                                  "the thread count (docs/models.md).")
+                           .AtLeast(1)}},
         {},
         {kCentralized}});
     s.push_back(Section{

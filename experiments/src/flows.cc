@@ -9,6 +9,7 @@
 #include "confml/core/dataset.h"
 #include "confml/core/federated.h"
 #include "confml/core/partition.h"
+#include "confml/core/thread_scope.h"
 #include "confml/core/trainer.h"
 #include "confml/defenses/channel.h"
 #include "confml/experiments/federation.h"
@@ -367,6 +368,9 @@ StatusOr<FlowResult> RunFlow(const FlowOptions& o) {
     return InvalidArgumentError("realm_memory_mb must be in [1, 1024], got " +
                                 std::to_string(o.realm_memory_mb));
   }
+  // The flows train, predict and leak on this thread; at one intra-op thread
+  // their numbers do not depend on experiment.threads.
+  OneIntraOpThread one_thread;
   FlowResult result;
   result.scenario = o.scenario;
   FlowRun f(o, result);

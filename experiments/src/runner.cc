@@ -17,6 +17,7 @@
 #include "confml/core/file_util.h"
 #include "confml/core/model.h"
 #include "confml/core/seed.h"
+#include "confml/core/thread_scope.h"
 #include "confml/core/trainer.h"
 #include "confml/core/version.h"
 #include "confml/experiments/flows.h"
@@ -108,6 +109,12 @@ StatusOr<RunResult> RunCentralized(const ExperimentConfig& config, const RunOpti
   train_options.batch_size = config.Int("train", "batch_size");
   train_options.eval_batch_size = config.Int("train", "eval_batch_size");
   train_options.optimizer = *opt;
+  // experiment.threads sets how many replicas compute the micro-batches, not
+  // the numbers (docs/models.md, "Thread count").
+  train_options.micro_batches = config.Int("train", "micro_batches");
+  train_options.replica_factory = [&] {
+    return CreateModel(model_section.component, model_section.params, context, root.Child("model"));
+  };
 
   RunResult result;
   result.train_samples = data.train.size();
@@ -359,8 +366,14 @@ StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOption
   spec.run_dir = result.run_dir;
 
   internal::Progress progress(options.progress, o.rounds);
-  StatusOr<FederatedRunOutput> out = RunFederatedExperiment(
-      spec, {}, [&](const RoundMetrics& m) { progress.Round(ToRoundRecord(m)); });
+  StatusOr<FederatedRunOutput> out = [&] {
+    // Attack code works on this thread (its setup, its hooks, its Report);
+    // at one intra-op thread its metrics do not depend on experiment.threads,
+    // which sizes the engine's pinned workers instead.
+    OneIntraOpThread one_thread;
+    return RunFederatedExperiment(spec, {},
+                                  [&](const RoundMetrics& m) { progress.Round(ToRoundRecord(m)); });
+  }();
   progress.Finish();
   if (!out.ok()) return out.status().WithContext("federated training");
 

@@ -12,15 +12,15 @@
 #include "roles.h"
 
 namespace confml::net {
-namespace {
 
-std::unique_ptr<confml::v1::Runtime::Stub> RuntimeStub(const internal::PartyProcess& p,
+namespace internal {
+
+std::unique_ptr<confml::v1::Runtime::Stub> RuntimeStub(const PartyProcess& p,
                                                        const std::string& runtime) {
-  auto check =
-      grpc::experimental::ExternalCertificateVerifier::Create<internal::AttestedPeerVerifier>(
-          p.trust, std::vector<std::string>{std::string(kRoleRuntime)}, p.log);
-  auto channel = grpc::CreateCustomChannel(runtime, internal::ChannelCredentials(p.identity, check),
-                                           internal::ChannelArgs(4 << 20));
+  auto check = grpc::experimental::ExternalCertificateVerifier::Create<AttestedPeerVerifier>(
+      p.trust, std::vector<std::string>{std::string(kRoleRuntime)}, p.log);
+  auto channel = grpc::CreateCustomChannel(runtime, ChannelCredentials(p.identity, check),
+                                           ChannelArgs(4 << 20));
   return confml::v1::Runtime::NewStub(channel);
 }
 
@@ -35,7 +35,52 @@ bool Retryable(const grpc::Status& s) {
          s.error_code() == grpc::StatusCode::CANCELLED;
 }
 
-}  // namespace
+Status ReleaseModel(const PartyProcess& p, const std::string& runtime,
+                    const std::vector<float>& values, const confml::v1::ModelChunk& meta,
+                    int64_t chunk_bytes, double timeout_seconds, const std::atomic<bool>* stop) {
+  const uint64_t expected = values.size() * sizeof(float);
+  auto stub = RuntimeStub(p, runtime);
+  const auto give_up = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+  bool retried = false;  // log the first retry only
+  while (true) {
+    grpc::ClientContext ctx;
+    // The federated runtime acknowledges once its engine knows the model's
+    // size (after loading the data), so one attempt may take a while.
+    const double left =
+        std::chrono::duration<double>(give_up - std::chrono::steady_clock::now()).count();
+    ctx.set_deadline(In(std::max(10.0, left)));
+    ctx.set_wait_for_ready(true);
+    confml::v1::Ack ack;
+    auto writer = stub->DeliverModel(&ctx, &ack);
+    Status sent = SendModel(writer.get(), values, 0, false, 0, chunk_bytes, &meta);
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    if (s.ok() && sent.ok()) {
+      if (ack.bytes_received() != expected) {
+        return DataLossError("the runtime acknowledged " + std::to_string(ack.bytes_received()) +
+                             " bytes, " + std::to_string(expected) + " were sent");
+      }
+      p.log->Line("released the initial model to the attested runtime: " +
+                  std::to_string(expected) + " bytes acknowledged");
+      return OkStatus();
+    }
+    if (s.ok()) return sent;
+    if (!Retryable(s) || Stopped(stop) || std::chrono::steady_clock::now() > give_up) {
+      p.log->Line("could not release the initial model: " + s.error_message());
+      return FromGrpc(s, "releasing the initial model to " + runtime);
+    }
+    if (!retried) p.log->Line("runtime not ready (" + s.error_message() + "); retrying");
+    retried = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+}
+
+}  // namespace internal
+
+using internal::In;
+using internal::Retryable;
+using internal::RuntimeStub;
 
 Status RunModelProvider(const ModelProviderOptions& options, const std::atomic<bool>* stop) {
   CONFML_ASSIGN_OR_RETURN(internal::PartyProcess p,
@@ -45,37 +90,8 @@ Status RunModelProvider(const ModelProviderOptions& options, const std::atomic<b
   if (p.scenario.federated) return internal::RunFederatedModelProvider(options, p, stop);
   CONFML_ASSIGN_OR_RETURN(ModelPtr model,
                           internal::WordModel(p.scenario.seed.Child("provider-init")));
-  const std::vector<float> values = FlatState(*model);
-  auto stub = RuntimeStub(p, options.runtime);
-  const auto give_up =
-      std::chrono::steady_clock::now() +
-      std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_seconds * 1000));
-  while (true) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(In(10));
-    ctx.set_wait_for_ready(true);
-    confml::v1::Ack ack;
-    std::unique_ptr<grpc::ClientWriter<confml::v1::ModelChunk>> writer =
-        stub->DeliverModel(&ctx, &ack);
-    Status sent = internal::SendModel(writer.get(), values, 0, false, 0, options.chunk_bytes);
-    writer->WritesDone();
-    grpc::Status s = writer->Finish();
-    if (s.ok()) {
-      const uint64_t expected = values.size() * sizeof(float);
-      if (ack.bytes_received() != expected) {
-        return DataLossError("the runtime acknowledged " + std::to_string(ack.bytes_received()) +
-                             " bytes, " + std::to_string(expected) + " were sent");
-      }
-      p.log->Line("released the model to the attested runtime: " + std::to_string(expected) +
-                  " bytes acknowledged");
-      return OkStatus();
-    }
-    if (!Retryable(s) || internal::Stopped(stop) || std::chrono::steady_clock::now() > give_up) {
-      p.log->Line("could not release the model: " + s.error_message());
-      return internal::FromGrpc(s, "releasing the model to " + options.runtime);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  }
+  return internal::ReleaseModel(p, options.runtime, FlatState(*model), confml::v1::ModelChunk(),
+                                options.chunk_bytes, options.connect_timeout_seconds, stop);
 }
 
 StatusOr<DeviceReport> RunDevice(const DeviceOptions& options, const std::atomic<bool>* stop) {
@@ -118,39 +134,16 @@ StatusOr<DeviceReport> RunDevice(const DeviceOptions& options, const std::atomic
       std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_seconds * 1000));
   int64_t next_round = 0;
   while (true) {
-    if (internal::Stopped(stop)) return CancelledError("device stopped");
     // 1. The round's global model (the runtime holds the call until a round
     //    this device has not yet answered is open).
-    grpc::ClientContext ctx;
-    // Long enough to wait out a slow round, but never past the moment this
-    // device gives up on an unreachable (or refused) runtime.
-    const double left =
-        std::chrono::duration<double>(reachable_until - std::chrono::steady_clock::now()).count();
-    ctx.set_deadline(In(std::max(0.5, std::min(options.reconnect_seconds, left))));
-    ctx.set_wait_for_ready(true);
     confml::v1::GlobalRequest req;
     req.mutable_header()->set_protocol_version(kProtocolVersion);
     req.set_round(next_round);
-    auto reader = stub->GetGlobalModel(&ctx, req);
-    StatusOr<internal::ReceivedModel> got =
-        internal::ReceiveModel(reader.get(), 64 << 20, "global model");
-    grpc::Status fin = reader->Finish();
-    if (!fin.ok() || !got.ok()) {
-      if (Retryable(fin) && std::chrono::steady_clock::now() < reachable_until) {
-        p.log->Line("runtime unreachable (" + fin.error_message() + "); retrying");
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        continue;
-      }
-      Status why = !fin.ok()
-                       ? internal::FromGrpc(fin, "getting the global model from " + options.runtime)
-                       : got.status();
-      p.log->Line("giving up: " + why.ToString());
-      return why;
-    }
-    // Once the runtime answered, a later outage (a restart) may last up to reconnect_seconds.
-    reachable_until =
-        std::chrono::steady_clock::now() +
-        std::chrono::milliseconds(static_cast<int64_t>(options.reconnect_seconds * 1000));
+    StatusOr<internal::ReceivedModel> got = internal::FetchFromRuntime(
+        [&](grpc::ClientContext* ctx) { return stub->GetGlobalModel(ctx, req); }, 64 << 20,
+        "the global model", options.runtime, options.reconnect_seconds, &reachable_until, *p.log,
+        stop);
+    if (!got.ok()) return got.status();
     CONFML_RETURN_IF_ERROR(LoadFlatState(*model, got->values));
     if (got->final) {
       p.log->Line("final global model after " + std::to_string(got->round) + " rounds");

@@ -25,9 +25,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A device's limits: one gRPC message (chunks are at most kMaxChunkBytes),
-// and one streamed model.
-constexpr int64_t kMaxMessageBytes = 4 << 20;
+// The largest model a device takes from the runtime (one gRPC message is
+// bounded by RuntimeStub's channel, chunks by kMaxChunkBytes).
 constexpr int64_t kMaxModelBytes = int64_t{1} << 30;
 
 Clock::time_point After(double seconds) {
@@ -65,8 +64,12 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
  public:
   RuntimeExecutor(const RuntimeOptions& o, std::shared_ptr<Logger> log, int64_t devices,
                   Bytes digest, std::string model_name, const std::atomic<bool>* stop)
-      : o_(o), log_(std::move(log)), stop_(stop), digest_(std::move(digest)),
-        model_name_(std::move(model_name)), devices_(static_cast<size_t>(devices)) {}
+      : o_(o),
+        log_(std::move(log)),
+        stop_(stop),
+        digest_(std::move(digest)),
+        model_name_(std::move(model_name)),
+        devices_(static_cast<size_t>(devices)) {}
 
   // ---- ClientExecutor ----
   bool coordinator() const override { return true; }
@@ -80,6 +83,15 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
     if (ended_) return FailedPreconditionError("the run has already ended");
     const size_t k = clients.size();
     round_ = clients.front().round;
+    if (o_.pause_before_round > 0 && round_ == o_.pause_before_round) {
+      // The engine checkpoints a round before it asks for the next one, so
+      // the run folder is settled while this waits.
+      log_->Line("pausing before round " + std::to_string(round_) +
+                 " (--pause-before-round): rounds up to " + std::to_string(round_ - 1) +
+                 " are done; waiting to be stopped");
+      while (!Stopped(stop_)) cv_.wait_for(lock, std::chrono::milliseconds(100));
+      return CancelledError("runtime stopped while paused before round " + std::to_string(round_));
+    }
     global_ = global;
     clients_ = clients;
     results_ = results;
@@ -95,8 +107,8 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
       // Before the first round, give every device the chance to join.
       const auto join_deadline = After(o_.join_timeout_seconds);
       while (LiveCount() < devices_.size() && Clock::now() < join_deadline) {
-        if (Stopped(stop_)) return CancelledError("runtime stopped before round " +
-                                                  std::to_string(round_));
+        if (Stopped(stop_))
+          return CancelledError("runtime stopped before round " + std::to_string(round_));
         cv_.wait_for(lock, std::chrono::milliseconds(100));
       }
       started_ = true;
@@ -141,8 +153,8 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
       for (size_t i = 0; i < devices_.size(); ++i) {
         Device& d = devices_[i];
         if (!d.live || !HoldsWork(static_cast<int64_t>(i))) continue;
-        if (now - d.last_seen > std::chrono::milliseconds(
-                                    static_cast<int64_t>(o_.round_timeout_seconds * 1000))) {
+        if (now - d.last_seen >
+            std::chrono::milliseconds(static_cast<int64_t>(o_.round_timeout_seconds * 1000))) {
           d.live = false;
           rec.dropouts.push_back(d.name);
           log_->Line("round " + std::to_string(round_) + ": device " + d.name +
@@ -279,15 +291,15 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
                                          " is not in [0, " + std::to_string(n) + ")"));
     }
     if (Bytes(request->config_digest().begin(), request->config_digest().end()) != digest_) {
-      return Reject("GetWork", peer,
-                    FailedPreconditionError("the device's resolved config (digest " +
-                                            ToHex(Bytes(request->config_digest().begin(),
-                                                        request->config_digest().end()))
-                                                .substr(0, 16) +
-                                            "...) differs from the runtime's (" +
-                                            ToHex(digest_).substr(0, 16) +
-                                            "...): start every process with the same config "
-                                            "and overrides"));
+      return Reject(
+          "GetWork", peer,
+          FailedPreconditionError(
+              "the device's resolved config (digest " +
+              ToHex(Bytes(request->config_digest().begin(), request->config_digest().end()))
+                  .substr(0, 16) +
+              "...) differs from the runtime's (" + ToHex(digest_).substr(0, 16) +
+              "...): start every process with the same config "
+              "and overrides"));
     }
     std::vector<float> state;
     confml::v1::ModelChunk meta;
@@ -365,27 +377,26 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
     if (slot == clients_.size()) {
       return Reject("PushResult", peer,
                     InvalidArgumentError("client " + std::to_string(r.client_id()) +
-                                         " does not take part in round " +
-                                         std::to_string(round_)));
+                                         " does not take part in round " + std::to_string(round_)));
     }
     const int64_t owner = owner_[slot];
     if (owner < 0 || devices_[static_cast<size_t>(owner)].name != peer ||
         !devices_[static_cast<size_t>(owner)].live || !handed_[slot]) {
-      return Reject("PushResult", peer,
-                    FailedPreconditionError("client " + std::to_string(r.client_id()) +
-                                            " of round " + std::to_string(round_) +
-                                            " is not assigned to " + peer));
+      return Reject(
+          "PushResult", peer,
+          FailedPreconditionError("client " + std::to_string(r.client_id()) + " of round " +
+                                  std::to_string(round_) + " is not assigned to " + peer));
     }
     if (filled_[slot]) {
-      return Reject("PushResult", peer,
-                    AlreadyExistsError("client " + std::to_string(r.client_id()) +
-                                       " already has a result"));
+      return Reject(
+          "PushResult", peer,
+          AlreadyExistsError("client " + std::to_string(r.client_id()) + " already has a result"));
     }
     if (got->values.size() != global_.size()) {
-      return Reject("PushResult", peer,
-                    InvalidArgumentError("result has " + std::to_string(got->values.size()) +
-                                         " values, the model has " +
-                                         std::to_string(global_.size())));
+      return Reject(
+          "PushResult", peer,
+          InvalidArgumentError("result has " + std::to_string(got->values.size()) +
+                               " values, the model has " + std::to_string(global_.size())));
     }
     if (r.num_samples() < 0 || r.samples_seen() < 0) {
       return Reject("PushResult", peer, InvalidArgumentError("negative sample count"));
@@ -419,8 +430,8 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
       if (code <= 0 || code > static_cast<int32_t>(StatusCode::kUnauthenticated)) {
         code = static_cast<int32_t>(StatusCode::kInternal);
       }
-      failure_ = Status(static_cast<StatusCode>(code), request->message())
-                     .WithContext("device " + peer);
+      failure_ =
+          Status(static_cast<StatusCode>(code), request->message()).WithContext("device " + peer);
       log_->Line("round " + std::to_string(round_) + ": " + peer +
                  " failed to train: " + request->message());
       cv_.notify_all();
@@ -478,11 +489,10 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
     }
     if (static_cast<int64_t>(got->values.size()) != expected_size_) {
       return Reject("DeliverModel", peer,
-                    InvalidArgumentError("the initial model has " +
-                                         std::to_string(got->values.size()) +
-                                         " floats, but this run's model '" + model_name_ +
-                                         "' has " + std::to_string(expected_size_) +
-                                         " (another model or dataset shape?)"));
+                    InvalidArgumentError(
+                        "the initial model has " + std::to_string(got->values.size()) +
+                        " floats, but this run's model '" + model_name_ + "' has " +
+                        std::to_string(expected_size_) + " (another model or dataset shape?)"));
     }
     if (have_initial_) {
       // A provider that retried after a lost acknowledgement sends the same
@@ -584,8 +594,7 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
     }
     Device& d = devices_[static_cast<size_t>(index)];
     if (d.live && d.name != peer) {
-      return AlreadyExistsError("device index " + std::to_string(index) + " is taken by " +
-                                d.name);
+      return AlreadyExistsError("device index " + std::to_string(index) + " is taken by " + d.name);
     }
     if (!d.live) {
       log_->Line("device " + peer + " joined as index " + std::to_string(index) + " of " +
@@ -647,17 +656,6 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
   std::vector<float> initial_;
 };
 
-bool Retryable(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
-         s.error_code() == grpc::StatusCode::CANCELLED;
-}
-
-std::chrono::system_clock::time_point In(double seconds) {
-  return std::chrono::system_clock::now() +
-         std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-}
-
 // The device side: the engine on this process is a worker (coordinator()
 // false), so RunExperiment calls Serve, which trains what the runtime hands
 // this device until the runtime ends the run.
@@ -665,13 +663,7 @@ class DeviceExecutor final : public ClientExecutor {
  public:
   DeviceExecutor(const DeviceOptions& o, PartyProcess& p, Bytes digest,
                  const std::atomic<bool>* stop)
-      : o_(o), p_(p), digest_(std::move(digest)), stop_(stop) {
-    auto check = grpc::experimental::ExternalCertificateVerifier::Create<AttestedPeerVerifier>(
-        p.trust, std::vector<std::string>{std::string(kRoleRuntime)}, p.log);
-    auto channel = grpc::CreateCustomChannel(o.runtime, ChannelCredentials(p.identity, check),
-                                             ChannelArgs(kMaxMessageBytes));
-    stub_ = confml::v1::Runtime::NewStub(channel);
-  }
+      : o_(o), p_(p), digest_(std::move(digest)), stop_(stop), stub_(RuntimeStub(p, o.runtime)) {}
 
   bool coordinator() const override { return false; }
   Status TrainRound(const std::vector<ClientContext>&, const std::vector<int64_t>&,
@@ -684,36 +676,15 @@ class DeviceExecutor final : public ClientExecutor {
   Status Serve(const LocalTrainFn& local, std::vector<float>* final_global) override {
     auto reachable_until = After(o_.connect_timeout_seconds);
     while (true) {
-      if (Stopped(stop_)) return CancelledError("device stopped");
-      grpc::ClientContext ctx;
-      // Long enough to wait out the other devices' training, never past the
-      // moment this device gives up on an unreachable (or refusing) runtime.
-      const double left =
-          std::chrono::duration<double>(reachable_until - Clock::now()).count();
-      ctx.set_deadline(In(std::max(0.5, std::min(o_.reconnect_seconds, left))));
-      ctx.set_wait_for_ready(true);
       confml::v1::WorkRequest req;
       req.mutable_header()->set_protocol_version(kProtocolVersion);
       req.set_device_index(o_.index);
       req.set_device_count(o_.count);
       req.set_config_digest(std::string(digest_.begin(), digest_.end()));
-      auto reader = stub_->GetWork(&ctx, req);
-      StatusOr<ReceivedModel> got = ReceiveModel(reader.get(), kMaxModelBytes, "work");
-      grpc::Status fin = reader->Finish();
-      if (!fin.ok() || !got.ok()) {
-        if (Retryable(fin) && Clock::now() < reachable_until) {
-          p_.log->Line("runtime unreachable (" + fin.error_message() + "); retrying");
-          std::this_thread::sleep_for(std::chrono::milliseconds(500));
-          continue;
-        }
-        Status why = !fin.ok() ? FromGrpc(fin, "getting work from the runtime at " + o_.runtime)
-                               : got.status();
-        p_.log->Line("giving up: " + why.ToString());
-        return why;
-      }
-      // Once the runtime answered, a later outage (a restart) may last up to
-      // reconnect_seconds.
-      reachable_until = After(o_.reconnect_seconds);
+      StatusOr<ReceivedModel> got = FetchFromRuntime(
+          [&](grpc::ClientContext* ctx) { return stub_->GetWork(ctx, req); }, kMaxModelBytes,
+          "work", o_.runtime, o_.reconnect_seconds, &reachable_until, *p_.log, stop_);
+      if (!got.ok()) return got.status();
       if (got->final) {
         p_.log->Line("final global model after round " + std::to_string(got->round));
         *final_global = std::move(got->values);
@@ -728,8 +699,8 @@ class DeviceExecutor final : public ClientExecutor {
       Status trained = p_.party->realm().Run(
           [&](RealmContext&) -> Status { return local(mine, got->values, &results); });
       if (trained.ok() && results.size() != mine.size()) {
-        trained = InternalError("the engine trained " + std::to_string(results.size()) +
-                                " of " + std::to_string(mine.size()) + " clients");
+        trained = InternalError("the engine trained " + std::to_string(results.size()) + " of " +
+                                std::to_string(mine.size()) + " clients");
       }
       if (!trained.ok()) {
         p_.log->Line("round " + std::to_string(got->round) +
@@ -758,8 +729,8 @@ class DeviceExecutor final : public ClientExecutor {
         uctx.set_deadline(In(std::max(30.0, o_.connect_timeout_seconds)));
         confml::v1::Ack ack;
         auto writer = stub_->PushResult(&uctx, &ack);
-        Status s = SendModel(writer.get(), r.update.values, got->round, false,
-                             r.update.num_samples, o_.chunk_bytes, &meta);
+        Status s = SendModel(writer.get(), r.update.values, got->round, false, r.update.num_samples,
+                             o_.chunk_bytes, &meta);
         writer->WritesDone();
         grpc::Status us = writer->Finish();
         if (us.ok()) {
@@ -835,68 +806,32 @@ Status RunFederatedModelProvider(const ModelProviderOptions& options, PartyProce
   run.progress = experiments::ProgressMode::kNone;
   StatusOr<experiments::RunResult> built = experiments::RunExperiment(config, run);
   if (!capture->captured()) {
-    Status why = built.ok() ? InternalError("the engine ran no round, so it never handed out "
-                                            "its initial state")
+    Status why = built.ok() ? InternalError(
+                                  "the engine ran no round, so it never handed out "
+                                  "its initial state")
                             : built.status();
     p.log->Line("could not build the initial model: " + why.ToString());
     return why;
   }
   const std::vector<float>& values = capture->state();
-  const uint64_t expected = values.size() * sizeof(float);
   p.log->Line("initial model: " + std::to_string(values.size()) + " floats");
-
-  auto check = grpc::experimental::ExternalCertificateVerifier::Create<AttestedPeerVerifier>(
-      p.trust, std::vector<std::string>{std::string(kRoleRuntime)}, p.log);
-  auto channel = grpc::CreateCustomChannel(
-      options.runtime, ChannelCredentials(p.identity, check), ChannelArgs(kMaxMessageBytes));
-  auto stub = confml::v1::Runtime::NewStub(channel);
   confml::v1::ModelChunk meta;
   const Bytes digest = ConfigDigest(config);
   meta.set_config_digest(std::string(digest.begin(), digest.end()));
-  const auto give_up = After(options.connect_timeout_seconds);
-  bool retried = false;  // log the first retry only
-  while (true) {
-    grpc::ClientContext ctx;
-    // The runtime acknowledges once its engine knows the model's size (after
-    // loading the data), so an attempt may take a while.
-    const double left = std::chrono::duration<double>(give_up - Clock::now()).count();
-    ctx.set_deadline(In(std::max(10.0, left)));
-    ctx.set_wait_for_ready(true);
-    confml::v1::Ack ack;
-    auto writer = stub->DeliverModel(&ctx, &ack);
-    Status sent = SendModel(writer.get(), values, 0, false, 0, options.chunk_bytes, &meta);
-    writer->WritesDone();
-    grpc::Status s = writer->Finish();
-    if (s.ok() && sent.ok()) {
-      if (ack.bytes_received() != expected) {
-        return DataLossError("the runtime acknowledged " + std::to_string(ack.bytes_received()) +
-                             " bytes, " + std::to_string(expected) + " were sent");
-      }
-      p.log->Line("released the initial model to the attested runtime: " +
-                  std::to_string(expected) + " bytes acknowledged");
-      return OkStatus();
-    }
-    if (s.ok()) return sent;
-    if (!Retryable(s) || Stopped(stop) || Clock::now() > give_up) {
-      p.log->Line("could not release the initial model: " + s.error_message());
-      return FromGrpc(s, "releasing the initial model to " + options.runtime);
-    }
-    if (!retried) p.log->Line("runtime not ready (" + s.error_message() + "); retrying");
-    retried = true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  }
+  return ReleaseModel(p, options.runtime, values, meta, options.chunk_bytes,
+                      options.connect_timeout_seconds, stop);
 }
 
 Status ServeFederatedRuntime(const RuntimeOptions& options, PartyProcess& p,
                              const std::atomic<bool>* stop) {
   const experiments::ExperimentConfig& config = *p.scenario.experiment;
   const int64_t devices = options.expected_devices > 0 ? options.expected_devices : 2;
-  auto executor = std::make_shared<RuntimeExecutor>(
-      options, p.log, devices, ConfigDigest(config), config.section("model").component, stop);
+  auto executor = std::make_shared<RuntimeExecutor>(options, p.log, devices, ConfigDigest(config),
+                                                    config.section("model").component, stop);
   // The model-provider connects too: it owns the initial model.
   auto client_check = grpc::experimental::ExternalCertificateVerifier::Create<AttestedPeerVerifier>(
-      p.trust,
-      std::vector<std::string>{std::string(kRoleDevice), std::string(kRoleModelProvider)}, p.log);
+      p.trust, std::vector<std::string>{std::string(kRoleDevice), std::string(kRoleModelProvider)},
+      p.log);
   CONFML_ASSIGN_OR_RETURN(ListeningServer listening,
                           StartServer(options.listen, p.identity, client_check, executor.get(),
                                       options.max_message_bytes, options.ready_file));
@@ -910,8 +845,13 @@ Status ServeFederatedRuntime(const RuntimeOptions& options, PartyProcess& p,
   run.initial_state = [executor](int64_t size) { return executor->AwaitInitialModel(size); };
   run.resume_dir = options.resume_dir;
   run.progress = experiments::ProgressMode::kLines;  // to stderr
-  run.command_line = {"confml", "serve", "runtime", "--config", options.config_path,
-                      "--devices", std::to_string(devices)};
+  run.command_line = {"confml",
+                      "serve",
+                      "runtime",
+                      "--config",
+                      options.config_path,
+                      "--devices",
+                      std::to_string(devices)};
   for (const std::string& o : options.overrides) run.command_line.push_back("--set " + o);
   StatusOr<experiments::RunResult> result = experiments::RunExperiment(config, run);
   // A failure before the engine's first round never reached EndRun.
@@ -940,8 +880,9 @@ StatusOr<DeviceReport> RunFederatedDevice(const DeviceOptions& options, PartyPro
     return InvalidArgumentError("device --index must be in [0, --of)");
   }
   if (!options.words.empty()) {
-    return InvalidArgumentError("--words is for the fl_words flow; a federated device trains "
-                                "the clients it is dealt (--index I --of N)");
+    return InvalidArgumentError(
+        "--words is for the fl_words flow; a federated device trains "
+        "the clients it is dealt (--index I --of N)");
   }
   const experiments::ExperimentConfig& config = *p.scenario.experiment;
   auto executor = std::make_shared<DeviceExecutor>(options, p, ConfigDigest(config), stop);

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "confml/core/dataset.h"
@@ -114,6 +117,47 @@ Status SendModel(Writer* writer, const std::vector<float>& values, int64_t round
       return UnavailableError("the stream closed after " + std::to_string(at - n) + " bytes");
   } while (at < total);
   return OkStatus();
+}
+
+// A device's long poll of the runtime, shared by both flows: `open(&ctx)`
+// starts the server-streaming call (GetGlobalModel or GetWork) and one
+// chunked model is read from it. An unreachable runtime (not up yet, or
+// being restarted) is retried until *reachable_until; once it answered, a
+// later outage may last `reconnect_seconds`. `what` names the model in
+// errors, `runtime` the peer.
+template <typename Open>
+StatusOr<ReceivedModel> FetchFromRuntime(const Open& open, int64_t max_bytes,
+                                         const std::string& what, const std::string& runtime,
+                                         double reconnect_seconds,
+                                         std::chrono::steady_clock::time_point* reachable_until,
+                                         Logger& log, const std::atomic<bool>* stop) {
+  using Clock = std::chrono::steady_clock;
+  while (true) {
+    if (Stopped(stop)) return CancelledError("device stopped");
+    grpc::ClientContext ctx;
+    // Long enough to wait out the other devices' training, never past the
+    // moment this device gives up on an unreachable (or refusing) runtime.
+    const double left = std::chrono::duration<double>(*reachable_until - Clock::now()).count();
+    ctx.set_deadline(In(std::max(0.5, std::min(reconnect_seconds, left))));
+    ctx.set_wait_for_ready(true);
+    auto reader = open(&ctx);
+    StatusOr<ReceivedModel> got = ReceiveModel(reader.get(), max_bytes, what);
+    const grpc::Status fin = reader->Finish();
+    if (fin.ok() && got.ok()) {
+      *reachable_until =
+          Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(reconnect_seconds * 1000));
+      return got;
+    }
+    if (Retryable(fin) && Clock::now() < *reachable_until) {
+      log.Line("runtime unreachable (" + fin.error_message() + "); retrying");
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      continue;
+    }
+    Status why = !fin.ok() ? FromGrpc(fin, "getting " + what + " from the runtime at " + runtime)
+                           : got.status();
+    log.Line("giving up: " + why.ToString());
+    return why;
+  }
 }
 
 // Islet's SimpleRNN(28) word model (the same architecture flows.cc uses).

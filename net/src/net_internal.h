@@ -8,6 +8,7 @@
 #include <grpcpp/security/tls_certificate_verifier.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <memory>
@@ -229,7 +230,25 @@ StatusOr<DeviceReport> RunFederatedDevice(const DeviceOptions& options, PartyPro
 Status RunFederatedModelProvider(const ModelProviderOptions& options, PartyProcess& party,
                                  const std::atomic<bool>* stop);
 
+// The model-provider's release, shared by both flows: streams `values` to
+// the runtime's DeliverModel (`meta`'s fields on the first chunk) until the
+// runtime acknowledges them, retrying while it is unreachable or not ready
+// for up to `timeout_seconds`; DataLoss when the acknowledged byte count is
+// not what was sent.
+Status ReleaseModel(const PartyProcess& party, const std::string& runtime,
+                    const std::vector<float>& values, const confml::v1::ModelChunk& meta,
+                    int64_t chunk_bytes, double timeout_seconds, const std::atomic<bool>* stop);
+// A stub for the runtime at `runtime` that admits it in the TLS handshake
+// only as role runtime.
+std::unique_ptr<confml::v1::Runtime::Stub> RuntimeStub(const PartyProcess& party,
+                                                       const std::string& runtime);
+
 // Helpers.
+// Whether a failed call is worth retrying: the peer was unreachable, not
+// ready yet, or the call ran out of time.
+bool Retryable(const grpc::Status& status);
+// A gRPC deadline `seconds` from now.
+std::chrono::system_clock::time_point In(double seconds);
 Status FromGrpc(const grpc::Status& status, const std::string& what);
 grpc::Status ToGrpc(const Status& status);
 bool Stopped(const std::atomic<bool>* stop);

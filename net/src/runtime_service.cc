@@ -175,6 +175,15 @@ class RuntimeService final : public confml::v1::Runtime::Service {
     }
     int64_t attempt = 0;
     while (round_ < rounds_) {
+      if (o_.pause_before_round > 0 && round_ == o_.pause_before_round) {
+        // The previous round's checkpoint is on disk: a kill from here on
+        // always leaves the same state.
+        log_->Line("pausing before round " + std::to_string(round_) +
+                   " (--pause-before-round): rounds up to " + std::to_string(round_ - 1) +
+                   " are done; waiting to be stopped");
+        while (!stopped()) cv_.wait_for(lock, std::chrono::milliseconds(100));
+        return Stopping(lock);
+      }
       updates_.clear();
       open_ = true;
       cv_.notify_all();
@@ -425,10 +434,9 @@ Status ServeRuntime(const RuntimeOptions& options, const std::atomic<bool>* stop
           p.trust,
           std::vector<std::string>{std::string(kRoleDevice), std::string(kRoleModelProvider)},
           p.log);
-  CONFML_ASSIGN_OR_RETURN(
-      internal::ListeningServer listening,
-      internal::StartServer(options.listen, p.identity, client_check, &service,
-                            options.max_message_bytes, options.ready_file));
+  CONFML_ASSIGN_OR_RETURN(internal::ListeningServer listening,
+                          internal::StartServer(options.listen, p.identity, client_check, &service,
+                                                options.max_message_bytes, options.ready_file));
   std::unique_ptr<grpc::Server>& server = listening.server;
   p.log->Line("serving on " + listening.address);
   Status run = service.Run(stop);

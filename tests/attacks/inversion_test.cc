@@ -320,5 +320,34 @@ TEST(InversionRegistryTest, SpecsDeclareTheParameters) {
   EXPECT_EQ(CreateAttack("dlg", {}, env).status().code(), StatusCode::kInvalidArgument);
 }
 
+// The sweep's ReLU LeNet is built with the init its options name:
+// LibTorch's kaiming-uniform by default (relu_init_range 0: every weight
+// within 1/sqrt(fan_in), 0.2 for conv1, whose fan-in is 25, 1/sqrt(588) for
+// fc), DLG's uniform [-0.5, 0.5] with 0.5. The two give different inversion results
+// (docs/attacks/inversion.md), so the switch must reach the model.
+TEST(InversionSweepTest, ReluInitRangeReachesTheModel) {
+  ASSERT_TRUE(RegisterInversionAttacks().ok());
+  const ModelContext ctx{.input_shape = {1, 28, 28}, .num_classes = 10};
+  auto max_abs = [&](double init_range, const std::string& param) -> double {
+    SweepOptions options;
+    options.relu_init_range = init_range;
+    StatusOr<ModelPtr> m = CreateModel("lenet_dlg", IgReluModelParams(options), ctx, Seed(5));
+    EXPECT_TRUE(m.ok()) << m.status();
+    if (!m.ok()) return std::nan("");
+    for (const auto& p : (*m)->named_parameters()) {
+      if (p.key() == param) return p.value().abs().max().item<double>();
+    }
+    ADD_FAILURE() << "no parameter " << param;
+    return std::nan("");
+  };
+  EXPECT_EQ(SweepOptions{}.relu_init_range, 0.0);
+  EXPECT_GT(max_abs(0.5, "conv1.weight"), 0.45);
+  EXPECT_LE(max_abs(0.5, "fc.weight"), 0.5);
+  EXPECT_GT(max_abs(0.5, "fc.weight"), 0.45);
+  EXPECT_LE(max_abs(0.0, "conv1.weight"), 0.2 + 1e-6);
+  EXPECT_LE(max_abs(0.0, "fc.weight"), 1.0 / std::sqrt(588.0) + 1e-6);
+  EXPECT_GT(max_abs(0.0, "fc.weight"), 0.5 / std::sqrt(588.0));
+}
+
 }  // namespace
 }  // namespace confml::attacks

@@ -691,5 +691,78 @@ TEST_F(PoisoningRunTest, FangTrimmedMeanReportsItsShiftOfTheRules) {
   EXPECT_LT(r.metrics["median_reversed_fraction"], 1.0);
 }
 
+// ---- h1: the backdoor attacker's schedule ----------------------------------
+
+TEST(PoisoningKernelTest, BackdoorEpochLrFollowsTheReleasedSchedule) {
+  // Bagdasaryan et al.'s code steps PyTorch 1.0's MultiStepLR (bisect_right
+  // over 0.2 E and 0.8 E) at the start of each epoch. E = 6: milestones 1.2
+  // and 4.8, so epoch 1 at lr, 2-4 at lr/10, 5-6 at lr/100 (the old
+  // schedule ran epoch 2 at lr and epoch 5 at lr/10).
+  const std::vector<double> m = {0.2, 0.8};
+  const std::vector<double> six = {0.05, 0.005, 0.005, 0.005, 0.0005, 0.0005};
+  for (int64_t e = 1; e <= 6; ++e) {
+    EXPECT_NEAR(BackdoorEpochLr(0.05, m, 0.1, 6, e), six[static_cast<size_t>(e - 1)], 1e-12)
+        << "epoch " << e;
+  }
+  // params.yaml's retrain_poison 15: milestones 3 and 12.
+  EXPECT_NEAR(BackdoorEpochLr(0.05, m, 0.1, 15, 2), 0.05, 1e-12);
+  EXPECT_NEAR(BackdoorEpochLr(0.05, m, 0.1, 15, 3), 0.005, 1e-12);
+  EXPECT_NEAR(BackdoorEpochLr(0.05, m, 0.1, 15, 11), 0.005, 1e-12);
+  EXPECT_NEAR(BackdoorEpochLr(0.05, m, 0.1, 15, 12), 0.0005, 1e-12);
+  // E = 1: both milestones fall in the only epoch.
+  EXPECT_NEAR(BackdoorEpochLr(0.05, m, 0.1, 1, 1), 0.0005, 1e-12);
+  // No milestones: constant.
+  EXPECT_EQ(BackdoorEpochLr(0.05, {}, 0.1, 6, 6), 0.05);
+}
+
+TEST_F(PoisoningRunTest, BackdoorEpochLrDrivesTheAttackersTraining) {
+  // The schedule reaches the optimizer: with a milestone at 0 and a decay
+  // of 1e-6 every epoch runs at ~0, so L stays at G; the same run without
+  // milestones moves L.
+  AttackReport frozen, moving;
+  const std::map<std::string, ParamValue> base = {{"attack_rounds", std::vector<int64_t>{1}},
+                                                  {"stop_loss", 0.0},
+                                                  {"attacker_epochs", int64_t{2}},
+                                                  {"lr_decay", 1e-6}};
+  std::map<std::string, ParamValue> p = base;
+  p["lr_milestones"] = std::vector<double>{0.0};
+  Run("backdoor", p, {0}, &frozen, 1);
+  p["lr_milestones"] = std::vector<double>{};
+  Run("backdoor", p, {0}, &moving, 1);
+  EXPECT_GT(moving.metrics["local_distance"], 0.1);
+  EXPECT_LT(frozen.metrics["local_distance"], 1e-3 * moving.metrics["local_distance"]);
+}
+
+TEST_F(PoisoningRunTest, BackdoorGlobalCleanInputsKeepTheMainTask) {
+  // One class per device (one shard each): an L fitted to the attacker's
+  // shard forgets the other classes; drawn from the whole training set, as
+  // the released code's attacker data, its clean inputs keep them.
+  StatusOr<Partition> shards = PartitionShards(train_.labels, 10, 1, Seed(9));
+  ASSERT_TRUE(shards.ok()) << shards.status();
+  partition_ = *shards;
+  std::vector<int64_t> count(4, 0);
+  for (int64_t i : partition_[0]) ++count[static_cast<size_t>(train_.labels[static_cast<size_t>(i)])];
+  const int64_t major = std::max_element(count.begin(), count.end()) - count.begin();
+  // 20 epochs at a constant lr, so that the shard's L has time to forget.
+  std::map<std::string, ParamValue> p = {{"target", (major + 1) % 4},
+                                         {"attack_rounds", std::vector<int64_t>{2}},
+                                         {"stop_loss", 0.0},
+                                         {"attacker_epochs", int64_t{20}},
+                                         {"lr_milestones", std::vector<double>{}}};
+  AttackReport own, pooled;
+  Run("backdoor", p, {0}, &own, 2);
+  p["global_clean_inputs"] = int64_t{600};
+  Run("backdoor", p, {0}, &pooled, 2);
+  ASSERT_EQ(own.metrics.count("training_failures"), 0u) << own.note;
+  ASSERT_EQ(pooled.metrics.count("training_failures"), 0u) << pooled.note;
+  EXPECT_GT(pooled.metrics["local_success_rate"], 0.9);
+  EXPECT_GT(pooled.metrics["local_test_accuracy"], own.metrics["local_test_accuracy"] + 0.05);
+  EXPECT_EQ(CreateAttack("backdoor", {{"global_clean_inputs", int64_t{-1}}}, Env({0})).status().code(),
+            StatusCode::kInvalidArgument);
+  std::printf("one-class shard: L main %.3f (own data) vs %.3f (600 global clean inputs); backdoor %.3f vs %.3f\n",
+              own.metrics["local_test_accuracy"], pooled.metrics["local_test_accuracy"],
+              own.metrics["local_success_rate"], pooled.metrics["local_success_rate"]);
+}
+
 }  // namespace
 }  // namespace confml::attacks

@@ -80,6 +80,14 @@ bool Rejected(const AggregationReport& r, int64_t id, const std::string& needle)
   return false;
 }
 
+// FLAME on the deltas themselves (no global model) with the given noise level.
+FlameOptions DeltaFlame(double lambda) {
+  FlameOptions o;
+  o.lambda = lambda;
+  o.cluster_models = false;
+  return o;
+}
+
 TEST(Median, OddAndEvenCounts) {
   std::vector<float> out;
   // By hand: columns {1,3,2}, {5,1,9}, {-2,0,4}.
@@ -393,9 +401,7 @@ TEST(Flame, ClustersClipsAndMatchesNumpy) {
                     {2, 0.2f, 0.1f},
                     {-1, 3, 0},
                     {0, -2, 3}});
-  FlameOptions o;
-  o.lambda = 0;
-  o.cluster_models = false;
+  FlameOptions o = DeltaFlame(0);
   std::vector<float> out;
   AggregationReport report;
   ASSERT_TRUE(AggregateFlame(u, nullptr, o, Seed(1), &out, &report).ok());
@@ -453,9 +459,7 @@ TEST(Flame, NoiseIsSeededAndScaledToTheMedianNorm) {
   b[0] = 1;
   c[0] = 1;
   auto u = Updates({a, b, c});
-  FlameOptions o;
-  o.lambda = 0.5;
-  o.cluster_models = false;
+  const FlameOptions o = DeltaFlame(0.5);
   std::vector<float> x, y, z;
   ASSERT_TRUE(AggregateFlame(u, nullptr, o, Seed(7), &x).ok());
   ASSERT_TRUE(AggregateFlame(u, nullptr, o, Seed(7), &y).ok());
@@ -465,6 +469,37 @@ TEST(Flame, NoiseIsSeededAndScaledToTheMedianNorm) {
   double ss = 0;
   for (size_t i = 1; i < d; ++i) ss += static_cast<double>(x[i]) * x[i];
   EXPECT_NEAR(std::sqrt(ss / (d - 1)), 0.5, 0.02);
+}
+
+TEST(Flame, ClippingBoundIsTheMedianOverAllUpdatesNotOnlyTheAdmitted) {
+  // By hand: norms 1, 2, 4 along x (cosine distance 0 among them) and 8, 16
+  // along y (distance 1 to the others). n = 5, min_cluster_size 3: the root
+  // splits at distance 1 into {0, 1, 2}, the cluster, and {3, 4}, rejected.
+  // S_t = median(1, 2, 4, 8, 16) = 4 (the median over the admitted three
+  // would be 2, as an early zhmzm/FLAME re-implementation took it; its
+  // maintainer fixed it to all uploaded models, issue #3). Nothing exceeds 4,
+  // so the mean is (1 + 2 + 4) / 3 = 7/3 (with S_t = 2 it would be 5/3), and
+  // the noise has sigma = lambda * S_t = 0.25 * 4 = 1 (0.5 with S_t = 2).
+  const size_t d = 20000;
+  std::vector<std::vector<float>> v(5, std::vector<float>(d, 0.0f));
+  v[0][0] = 1;
+  v[1][0] = 2;
+  v[2][0] = 4;
+  v[3][1] = 8;
+  v[4][1] = 16;
+  auto u = Updates(v);
+  std::vector<float> out;
+  AggregationReport report;
+  ASSERT_TRUE(AggregateFlame(u, nullptr, DeltaFlame(0), Seed(3), &out, &report).ok());
+  EXPECT_EQ(report.selected_clients, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_TRUE(Rejected(report, 3, "majority cluster"));
+  EXPECT_TRUE(Rejected(report, 4, "majority cluster"));
+  EXPECT_NEAR(out[0], 7.0 / 3.0, 1e-6);
+  EXPECT_EQ(out[1], 0.0f);
+  ASSERT_TRUE(AggregateFlame(u, nullptr, DeltaFlame(0.25), Seed(3), &out).ok());
+  double ss = 0;
+  for (size_t i = 2; i < d; ++i) ss += static_cast<double>(out[i]) * out[i];
+  EXPECT_NEAR(std::sqrt(ss / (d - 2)), 1.0, 0.03);
 }
 
 TEST(PairwiseDistances, GramMatchesDirectLoopAndIgnoresThreadCount) {

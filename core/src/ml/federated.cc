@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "confml/core/fl_checkpoint.h"
+#include "confml/core/thread_scope.h"
+#include "job_board.h"
 
 namespace confml {
 
@@ -26,28 +28,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// Makes LibTorch (OpenMP, and OpenBLAS / oneDNN, which follow the OpenMP
-// ICV of the calling thread) run single-threaded on this thread. LibTorch
-// sets the ICV itself the first time a thread reaches a parallel op (from the
-// process-wide at::set_num_threads), so that first touch happens here, before
-// the ICV is overridden; otherwise it would later undo our setting.
-Status MakeThreadSingleThreaded() {
-  try {
-    at::internal::lazy_init_num_threads();
-    torch::Tensor t = torch::ones({4096});
-    t.add_(1.0);  // Reaches at::parallel_for, which runs LibTorch's lazy init.
-  } catch (const c10::Error& e) {
-    return InternalError(std::string("initialising a worker thread: ") +
-                         e.what_without_backtrace());
-  }
-  omp_set_num_threads(1);
-  if (at::get_num_threads() != 1) {
-    return InternalError("could not make a worker thread single-threaded: LibTorch reports " +
-                         std::to_string(at::get_num_threads()) + " intra-op threads");
-  }
-  return OkStatus();
 }
 
 Status CheckOptions(const FederatedOptions& o) {
@@ -99,83 +79,8 @@ struct FederatedEngine::Worker {
 
 namespace {
 
-// The job dispatch shared by the engine's workers: Run hands items [0, n) to
-// whichever worker is free; results go to per-item slots owned by the caller.
-class JobBoard {
- public:
-  using Job = std::function<Status(int64_t worker, int64_t item)>;
-
-  // Called by the coordinator; blocks until every item ran. Returns the error
-  // of the lowest failing item, so the reported error does not depend on
-  // scheduling.
-  Status Run(int64_t n, const Job& job) {
-    std::vector<Status> status(static_cast<size_t>(n));
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      job_ = &job;
-      status_ = &status;
-      n_ = n;
-      next_.store(0);
-      busy_ = workers_;
-      ++generation_;
-    }
-    cv_.notify_all();
-    std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [&] { return busy_ == 0; });
-    job_ = nullptr;
-    for (Status& s : status) {
-      if (!s.ok()) return s;
-    }
-    return OkStatus();
-  }
-
-  // Worker loop; returns when Stop is called.
-  void Serve(int64_t worker, Status init) {
-    int64_t seen = 0;
-    for (;;) {
-      const Job* job = nullptr;
-      std::vector<Status>* status = nullptr;
-      int64_t n = 0;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
-        seen = generation_;
-        job = job_;
-        status = status_;
-        n = n_;
-      }
-      for (int64_t item = next_.fetch_add(1); item < n; item = next_.fetch_add(1)) {
-        (*status)[static_cast<size_t>(item)] = init.ok() ? (*job)(worker, item) : init;
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (--busy_ == 0) done_cv_.notify_all();
-      }
-    }
-  }
-
-  void SetWorkers(int64_t w) { workers_ = w; }
-  void Stop() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_, done_cv_;
-  const Job* job_ = nullptr;
-  std::vector<Status>* status_ = nullptr;
-  int64_t n_ = 0;
-  std::atomic<int64_t> next_{0};
-  int64_t workers_ = 0;
-  int64_t busy_ = 0;
-  int64_t generation_ = 0;
-  bool stop_ = false;
-};
+using internal::JobBoard;
+using internal::MakeThreadSingleThreaded;
 
 // One sampled client's result, stored in its slot.
 using SlotResult = ClientTrainResult;
@@ -434,13 +339,10 @@ Status FederatedEngine::EvaluateGlobal(double* loss, double* accuracy) {
     torch::NoGradGuard no_grad;
     w.model->eval();
     const int64_t start = c * bs, len = std::min(bs, n - start);
-    torch::Tensor xb = x.narrow(0, start, len), yb = y.narrow(0, start, len);
-    torch::Tensor logits = w.model->forward(xb);
-    loss_sum[static_cast<size_t>(c)] =
-        torch::nn::functional::cross_entropy(
-            logits, yb, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-            .item<double>();
-    correct[static_cast<size_t>(c)] = logits.argmax(1).eq(yb).sum().item<int64_t>();
+    const internal::BatchEval e =
+        internal::EvaluateBatch(*w.model, x.narrow(0, start, len), y.narrow(0, start, len));
+    loss_sum[static_cast<size_t>(c)] = e.loss_sum;
+    correct[static_cast<size_t>(c)] = e.correct;
     return OkStatus();
   });
   if (!s.ok()) return s.WithContext("evaluating the global model");
@@ -771,6 +673,11 @@ StatusOr<FederatedResult> FederatedEngine::ServeRounds() {
 
 StatusOr<FederatedResult> FederatedEngine::RunRounds(const RoundCallback& on_round,
                                                      int64_t until_round) {
+  // Hooks (attack code among them) and the server update run LibTorch on
+  // this thread; at experiment.threads intra-op threads their last bits, and
+  // so attack metrics, would follow the thread count. Client training and
+  // evaluation run on the pinned workers and are unaffected.
+  OneIntraOpThread one_thread;
   const int64_t until = until_round < 0 ? options_.rounds : std::min(until_round, options_.rounds);
   FederatedResult result;
   if (round_ == 0 && !options_.checkpoint_path.empty()) {

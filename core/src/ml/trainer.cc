@@ -1,14 +1,23 @@
 // Trainer::Fit and Evaluate.
+#include "confml/core/trainer.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "builtin_models.h"
-#include "confml/core/trainer.h"
+#include "job_board.h"
 
 namespace confml {
+
+// Measured in docs/models.md ("Thread count").
+const int64_t kDefaultMicroBatches = 2;
 
 namespace {
 
@@ -31,49 +40,131 @@ class ModeGuard {
   bool training_;
 };
 
-// Throws c10::Error on a model/data mismatch; callers convert.
-EvalResult EvaluateOrThrow(Model& model, const Dataset& dataset, int64_t batch_size) {
-  torch::NoGradGuard no_grad;
-  ModeGuard mode(model);
-  model.eval();
-  const int64_t n = dataset.size();
-  torch::Tensor x = FeaturesTensor(dataset);
-  torch::Tensor y = LabelsTensor(dataset);
-  double loss_sum = 0.0;
-  int64_t correct = 0;
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const int64_t len = std::min(batch_size, n - start);
-    torch::Tensor xb = x.narrow(0, start, len);
-    torch::Tensor yb = y.narrow(0, start, len);
-    torch::Tensor logits = model.forward(xb);
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, yb, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
-    correct += logits.argmax(1).eq(yb).sum().item<int64_t>();
+// LibTorch's intra-op thread count of the calling thread.
+int64_t CallerThreads() { return std::max(1, at::get_num_threads()); }
+
+// The threads a fit or an evaluation computes on. Pinned workers run LibTorch
+// at one intra-op thread each (internal::MakeThreadSingleThreaded); a caller
+// already at one thread that needs one worker runs the jobs itself, which
+// gives the same numbers without a thread. Unpinned: the jobs run on the
+// caller at its own thread count (TrainOptions::micro_batches == 0).
+class Workers {
+ public:
+  Workers(int64_t count, bool pinned) {
+    if (!pinned || (count == 1 && CallerThreads() == 1)) return;
+    board_.SetWorkers(count);
+    threads_.reserve(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) {
+      threads_.emplace_back([this, i] { board_.Serve(i, internal::MakeThreadSingleThreaded()); });
+    }
   }
-  EvalResult r;
-  r.count = n;
-  r.loss = n > 0 ? loss_sum / static_cast<double>(n) : kNaN;
-  r.accuracy = n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : kNaN;
-  return r;
+  ~Workers() {
+    board_.Stop();
+    for (std::thread& t : threads_) t.join();
+  }
+  Workers(const Workers&) = delete;
+  Workers& operator=(const Workers&) = delete;
+
+  int64_t count() const { return threads_.empty() ? 1 : static_cast<int64_t>(threads_.size()); }
+
+  // Runs job(worker, item) for items [0, n); returns the error of the lowest
+  // failing item. No exception leaves a worker: LibTorch's become
+  // InvalidArgument, prefixed by context() unless it is empty.
+  Status Run(int64_t n, const internal::JobBoard::Job& job,
+             const std::function<std::string()>& context) {
+    auto with_context = [&](const std::string& what) {
+      const std::string c = context();
+      return c.empty() ? what : c + ": " + what;
+    };
+    internal::JobBoard::Job guarded = [&](int64_t worker, int64_t item) -> Status {
+      try {
+        return job(worker, item);
+      } catch (const c10::Error& e) {
+        return InvalidArgumentError(with_context(e.what_without_backtrace()));
+      } catch (const std::exception& e) {
+        return InternalError(with_context(e.what()));
+      }
+    };
+    if (!threads_.empty()) return board_.Run(n, guarded);
+    for (int64_t item = 0; item < n; ++item) CONFML_RETURN_IF_ERROR(guarded(0, item));
+    return OkStatus();
+  }
+
+ private:
+  internal::JobBoard board_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
+namespace internal {
+
+BatchEval EvaluateBatch(Model& model, const torch::Tensor& x, const torch::Tensor& y) {
+  torch::Tensor logits = model.forward(x);
+  BatchEval e;
+  e.loss_sum =
+      torch::nn::functional::cross_entropy(
+          logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+          .item<double>();
+  e.correct = logits.argmax(1).eq(y).sum().item<int64_t>();
+  return e;
 }
 
+}  // namespace internal
+
+namespace {
+
+// Evaluation batches are independent: each is computed at one intra-op
+// thread on any worker (forward in evaluation mode only reads the model, so
+// the workers share it) and the sums are added in batch order.
 StatusOr<EvalResult> EvaluateChecked(Model& model, const Dataset& dataset, int64_t batch_size) {
   if (batch_size < 1) {
     return InvalidArgumentError("eval batch size must be >= 1, got " + std::to_string(batch_size));
   }
+  ModeGuard mode(model);
+  model.eval();
+  const int64_t n = dataset.size();
+  const int64_t batches = (n + batch_size - 1) / batch_size;
+  std::vector<double> loss_sums(static_cast<size_t>(batches), 0.0);
+  std::vector<int64_t> correct(static_cast<size_t>(batches), 0);
+  torch::Tensor x, y;
   try {
-    return EvaluateOrThrow(model, dataset, batch_size);
+    x = FeaturesTensor(dataset);
+    y = LabelsTensor(dataset);
   } catch (const c10::Error& e) {
     return InvalidArgumentError("evaluating on " + DatasetText(dataset) + ": " +
                                 e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    return InternalError("evaluating on " + DatasetText(dataset) + ": " + e.what());
   }
+  Workers workers(std::min(CallerThreads(), std::max<int64_t>(batches, 1)), /*pinned=*/true);
+  CONFML_RETURN_IF_ERROR(workers.Run(
+      batches,
+      [&](int64_t, int64_t b) -> Status {
+        torch::NoGradGuard no_grad;  // Thread-local: every worker sets its own.
+        const int64_t start = b * batch_size;
+        const int64_t len = std::min(batch_size, n - start);
+        const internal::BatchEval e =
+            internal::EvaluateBatch(model, x.narrow(0, start, len), y.narrow(0, start, len));
+        loss_sums[static_cast<size_t>(b)] = e.loss_sum;
+        correct[static_cast<size_t>(b)] = e.correct;
+        return OkStatus();
+      },
+      [&] { return "evaluating on " + DatasetText(dataset); }));
+  double loss_sum = 0.0;
+  int64_t right = 0;
+  for (int64_t b = 0; b < batches; ++b) {
+    loss_sum += loss_sums[static_cast<size_t>(b)];
+    right += correct[static_cast<size_t>(b)];
+  }
+  EvalResult r;
+  r.count = n;
+  r.loss = n > 0 ? loss_sum / static_cast<double>(n) : kNaN;
+  r.accuracy = n > 0 ? static_cast<double>(right) / static_cast<double>(n) : kNaN;
+  return r;
 }
 
 Status CheckTrainOptions(const TrainOptions& o) {
-  if (o.epochs < 0) return InvalidArgumentError("epochs must be >= 0, got " + std::to_string(o.epochs));
+  if (o.epochs < 0)
+    return InvalidArgumentError("epochs must be >= 0, got " + std::to_string(o.epochs));
   if (o.batch_size < 1) {
     return InvalidArgumentError("batch_size must be >= 1, got " + std::to_string(o.batch_size));
   }
@@ -81,10 +172,48 @@ Status CheckTrainOptions(const TrainOptions& o) {
     return InvalidArgumentError("eval_batch_size must be >= 1, got " +
                                 std::to_string(o.eval_batch_size));
   }
+  if (o.micro_batches < 0) {
+    return InvalidArgumentError("micro_batches must be >= 0, got " +
+                                std::to_string(o.micro_batches));
+  }
   return OkStatus();
 }
 
+// A replica must hold tensors of the trained model's shapes, in its order.
+Status CheckReplica(Model& model, Model& replica) {
+  auto shapes = [](const std::vector<torch::Tensor>& ts) {
+    std::vector<std::vector<int64_t>> out;
+    for (const torch::Tensor& t : ts) out.push_back(t.sizes().vec());
+    return out;
+  };
+  if (shapes(model.parameters()) != shapes(replica.parameters()) ||
+      shapes(model.buffers()) != shapes(replica.buffers())) {
+    return InvalidArgumentError(
+        "replica_factory built a model whose parameters or buffers differ in number or shape "
+        "from the trained model's");
+  }
+  return OkStatus();
+}
+
+// What one micro-batch leaves for the combination step.
+struct MicroResult {
+  std::vector<torch::Tensor> grads;    // Per parameter, already weighted; undefined if unused.
+  std::vector<torch::Tensor> buffers;  // The replica's buffers after the forward pass.
+  double loss_sum = 0.0;
+  int64_t correct = 0;
+};
+
 }  // namespace
+
+Status ForEachAtOneThread(int64_t n, const std::function<Status(int64_t item)>& job,
+                          int64_t max_workers) {
+  if (n <= 0) return OkStatus();
+  int64_t count = std::min(n, CallerThreads());
+  if (max_workers >= 1) count = std::min(count, max_workers);
+  Workers workers(count, /*pinned=*/true);
+  return workers.Run(
+      n, [&](int64_t, int64_t item) { return job(item); }, [] { return std::string(); });
+}
 
 EvalResult Evaluate(Model& model, const Dataset& dataset, int64_t batch_size) {
   StatusOr<EvalResult> r = EvaluateChecked(model, dataset, batch_size);
@@ -95,65 +224,169 @@ EvalResult Evaluate(Model& model, const Dataset& dataset, int64_t batch_size) {
   return failed;
 }
 
+// Data-parallel and thread-count invariant: every step splits its batch into
+// the same micro-batches whatever the thread count; micro-batch k is computed
+// from the step's starting weights and batch-norm buffers at one intra-op
+// thread on whichever replica is free, with loss weight n_k / len so that the
+// summed gradients are the batch's mean gradient; the sums, the buffer
+// combination and the optimizer step run on one worker in a fixed order.
 StatusOr<std::vector<EpochMetrics>> Trainer::Fit(Model& model, const Dataset& train,
                                                  const Dataset* test, Seed seed,
                                                  const EpochCallback& on_epoch,
                                                  const StepCallback& on_step) const {
   if (Status s = CheckTrainOptions(options_); !s.ok()) return s;
   if (Status s = train.Validate(); !s.ok()) return s.WithContext("training set");
-  if (train.size() == 0) return InvalidArgumentError("training " + DatasetText(train) + " is empty");
+  if (train.size() == 0)
+    return InvalidArgumentError("training " + DatasetText(train) + " is empty");
   if (test != nullptr) {
     if (Status s = test->Validate(); !s.ok()) return s.WithContext("test set");
   }
   CONFML_ASSIGN_OR_RETURN(std::unique_ptr<torch::optim::Optimizer> optimizer,
                           MakeOptimizer(options_.optimizer, model));
 
+  const int64_t n = train.size();
+  const int64_t bs = std::min(options_.batch_size, n);
+  const int64_t steps = (n + bs - 1) / bs;
+  const bool pinned = options_.micro_batches > 0;
+  const int64_t micro = pinned ? std::min(options_.micro_batches, bs) : 1;
+  const int64_t worker_count =
+      pinned && options_.replica_factory ? std::min(micro, CallerThreads()) : 1;
+
+  std::vector<ModelPtr> owned;  // replicas 1.. (replica 0 is `model`)
+  std::vector<Model*> replicas{&model};
+  for (int64_t w = 1; w < worker_count; ++w) {
+    StatusOr<ModelPtr> r = options_.replica_factory();
+    if (!r.ok()) return r.status().WithContext("building a training replica");
+    CONFML_RETURN_IF_ERROR(CheckReplica(model, **r));
+    owned.push_back(*r);
+    replicas.push_back(owned.back().get());
+  }
+
   std::vector<EpochMetrics> history;
   ModeGuard mode(model);
   int64_t epoch = 0, step = 0;
+  auto where = [&] {
+    return "training on " + DatasetText(train) + " (epoch " + std::to_string(epoch) + " step " +
+           std::to_string(step) + ")";
+  };
   try {
-    model.SetGenerator(at::detail::createCPUGenerator(seed.Child("dropout").value()));
-    const int64_t n = train.size();
-    const int64_t bs = std::min(options_.batch_size, n);
-    const int64_t steps = (n + bs - 1) / bs;
+    Workers workers(worker_count, pinned);
+    std::vector<torch::Tensor> params = model.parameters();
+    std::vector<torch::Tensor> buffers = model.buffers();
+    std::vector<std::vector<torch::Tensor>> replica_params, replica_buffers;
+    for (Model* r : replicas) {
+      r->train();
+      replica_params.push_back(r->parameters());
+      replica_buffers.push_back(r->buffers());
+    }
+    // The buffers every micro-batch of a step starts from.
+    std::vector<torch::Tensor> start_buffers;
+    for (const torch::Tensor& b : buffers) start_buffers.push_back(b.detach().clone());
+    std::vector<int64_t> synced_step(replicas.size(), -1);  // Per replica, by its worker only.
     torch::Tensor x = FeaturesTensor(train);
     torch::Tensor y = LabelsTensor(train);
-    // Batches are gathered into the same two buffers every step.
-    std::vector<int64_t> batch_shape{bs};
-    batch_shape.insert(batch_shape.end(), train.sample_shape.begin(), train.sample_shape.end());
-    torch::Tensor x_buf = torch::empty(batch_shape, torch::kFloat32);
-    torch::Tensor y_buf = torch::empty({bs}, torch::kInt64);
+    std::vector<MicroResult> results(static_cast<size_t>(micro));
+    int64_t global_step = 0;
 
     for (epoch = 1; epoch <= options_.epochs; ++epoch) {
-      model.train();
-      std::vector<int64_t> perm = seed.Child("epoch", static_cast<uint64_t>(epoch)).MakeRng().Permutation(n);
+      std::vector<int64_t> perm =
+          seed.Child("epoch", static_cast<uint64_t>(epoch)).MakeRng().Permutation(n);
       torch::Tensor perm_t = torch::from_blob(perm.data(), {n}, torch::kInt64);
       double loss_sum = 0.0;
       int64_t correct = 0;
       const auto t0 = std::chrono::steady_clock::now();
-      for (step = 1; step <= steps; ++step) {
+      for (step = 1; step <= steps; ++step, ++global_step) {
         const int64_t start = (step - 1) * bs;
         const int64_t len = std::min(bs, n - start);
-        torch::Tensor idx = perm_t.narrow(0, start, len);
-        torch::Tensor xb = x_buf.narrow(0, 0, len);
-        torch::Tensor yb = y_buf.narrow(0, 0, len);
-        torch::index_select_out(xb, x, 0, idx);
-        torch::index_select_out(yb, y, 0, idx);
-
-        optimizer->zero_grad();
-        torch::Tensor logits = model.forward(xb);
-        torch::Tensor loss = torch::nn::functional::cross_entropy(logits, yb);
-        const double loss_value = loss.item<double>();
-        if (!std::isfinite(loss_value)) {
-          return FailedPreconditionError(std::string("loss became ") +
-                                         (std::isnan(loss_value) ? "NaN" : "infinite") +
-                                         " at epoch " + std::to_string(epoch) + " step " +
-                                         std::to_string(step));
+        const int64_t parts = std::min(micro, len);
+        // Micro-batch k: `base` samples, one more for the first len % parts.
+        const int64_t base = len / parts, extra = len % parts;
+        auto compute = [&](int64_t w, int64_t k) -> Status {
+          Model& r = *replicas[static_cast<size_t>(w)];
+          const int64_t nk = base + (k < extra ? 1 : 0);
+          const int64_t off = start + k * base + std::min(k, extra);
+          {
+            torch::NoGradGuard no_grad;
+            if (w > 0 && synced_step[static_cast<size_t>(w)] != global_step) {
+              for (size_t i = 0; i < params.size(); ++i) {
+                replica_params[static_cast<size_t>(w)][i].copy_(params[i]);
+              }
+              synced_step[static_cast<size_t>(w)] = global_step;
+            }
+            for (size_t j = 0; j < buffers.size(); ++j) {
+              replica_buffers[static_cast<size_t>(w)][j].copy_(start_buffers[j]);
+            }
+          }
+          r.SetGenerator(at::detail::createCPUGenerator(
+              seed.Child("dropout", static_cast<uint64_t>(global_step * micro + k)).value()));
+          for (torch::Tensor& p : replica_params[static_cast<size_t>(w)]) p.mutable_grad().reset();
+          torch::Tensor idx = perm_t.narrow(0, off, nk);
+          torch::Tensor xb = torch::index_select(x, 0, idx);
+          torch::Tensor yb = torch::index_select(y, 0, idx);
+          torch::Tensor logits = r.forward(xb);
+          torch::Tensor loss = torch::nn::functional::cross_entropy(logits, yb);
+          const double loss_value = loss.item<double>();
+          if (!std::isfinite(loss_value)) {
+            return FailedPreconditionError(
+                std::string("loss became ") + (std::isnan(loss_value) ? "NaN" : "infinite") +
+                " at epoch " + std::to_string(epoch) + " step " + std::to_string(step));
+          }
+          if (nk != len) loss = loss * (static_cast<double>(nk) / static_cast<double>(len));
+          loss.backward();
+          MicroResult& out = results[static_cast<size_t>(k)];
+          out.grads.clear();
+          for (torch::Tensor& p : replica_params[static_cast<size_t>(w)]) {
+            out.grads.push_back(p.grad());
+            p.mutable_grad().reset();
+          }
+          out.buffers.clear();
+          for (const torch::Tensor& b : replica_buffers[static_cast<size_t>(w)]) {
+            out.buffers.push_back(b.detach().clone());
+          }
+          out.loss_sum = loss_value * static_cast<double>(nk);
+          out.correct = logits.detach().argmax(1).eq(yb).sum().item<int64_t>();
+          return OkStatus();
+        };
+        // Running statistics: the micro-batches' updated buffers weighted by
+        // n_k / len (the momentum update with the mean of their statistics);
+        // integer buffers (num_batches_tracked) advance once per step.
+        auto combine_and_step = [&](int64_t, int64_t) -> Status {
+          torch::NoGradGuard no_grad;
+          for (size_t i = 0; i < params.size(); ++i) {
+            torch::Tensor g;
+            for (int64_t k = 0; k < parts; ++k) {
+              const torch::Tensor& gk = results[static_cast<size_t>(k)].grads[i];
+              if (!gk.defined()) continue;
+              if (g.defined()) {
+                g.add_(gk);
+              } else {
+                g = gk;
+              }
+            }
+            params[i].mutable_grad() = g;
+          }
+          for (size_t j = 0; j < buffers.size(); ++j) {
+            torch::Tensor b = results[0].buffers[j];
+            if (parts > 1 && b.is_floating_point()) {
+              b = b * (static_cast<double>(base + (extra > 0 ? 1 : 0)) / static_cast<double>(len));
+              for (int64_t k = 1; k < parts; ++k) {
+                const double wk =
+                    static_cast<double>(base + (k < extra ? 1 : 0)) / static_cast<double>(len);
+                b.add_(results[static_cast<size_t>(k)].buffers[j], wk);
+              }
+            }
+            buffers[j].copy_(b);
+            start_buffers[j] = b;
+          }
+          optimizer->step();
+          return OkStatus();
+        };
+        CONFML_RETURN_IF_ERROR(workers.Run(parts, compute, where));
+        CONFML_RETURN_IF_ERROR(workers.Run(1, combine_and_step, where));
+        for (int64_t k = 0; k < parts; ++k) {
+          loss_sum += results[static_cast<size_t>(k)].loss_sum;
+          correct += results[static_cast<size_t>(k)].correct;
         }
-        loss.backward();
-        optimizer->step();
-        loss_sum += loss_value * static_cast<double>(len);
-        correct += logits.detach().argmax(1).eq(yb).sum().item<int64_t>();
         if (on_step) on_step(step, steps);
       }
       EpochMetrics m;
@@ -164,7 +397,8 @@ StatusOr<std::vector<EpochMetrics>> Trainer::Fit(Model& model, const Dataset& tr
       m.test_loss = kNaN;
       m.test_accuracy = kNaN;
       if (test != nullptr) {
-        CONFML_ASSIGN_OR_RETURN(EvalResult r, EvaluateChecked(model, *test, options_.eval_batch_size));
+        CONFML_ASSIGN_OR_RETURN(EvalResult r,
+                                EvaluateChecked(model, *test, options_.eval_batch_size));
         m.test_loss = r.loss;
         m.test_accuracy = r.accuracy;
       }
@@ -172,9 +406,7 @@ StatusOr<std::vector<EpochMetrics>> Trainer::Fit(Model& model, const Dataset& tr
       if (on_epoch) on_epoch(m);
     }
   } catch (const c10::Error& e) {
-    return InvalidArgumentError("training on " + DatasetText(train) + " (epoch " +
-                                std::to_string(epoch) + " step " + std::to_string(step) +
-                                "): " + e.what_without_backtrace());
+    return InvalidArgumentError(where() + ": " + e.what_without_backtrace());
   } catch (const std::exception& e) {
     return InternalError("training on " + DatasetText(train) + ": " + e.what());
   }

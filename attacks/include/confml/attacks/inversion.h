@@ -220,7 +220,13 @@ struct SweepOptions {
   // one image over 1-5 local SGD steps; both with known labels.
   std::vector<std::string> tables;
   double tv_weight = 1e-4;       // Inverting Gradients on the sigmoid LeNet.
-  double relu_tv_weight = 0.1;   // Inverting Gradients on the ReLU LeNet.
+  double relu_tv_weight = 0.01;  // Inverting Gradients on the ReLU LeNet.
+  // The untrained ReLU LeNet's init (lenet_dlg's init_range): 0 keeps
+  // LibTorch's default (kaiming-uniform), as a plain PyTorch ReLU LeNet has;
+  // r > 0 draws weights and biases uniform in [-r, r] (DLG's 0.5, which with
+  // ReLU gives logits near 100 and half the units dead;
+  // docs/attacks/inversion.md). The sigmoid LeNet keeps DLG's 0.5.
+  double relu_init_range = 0.0;
   int64_t restarts = 1;          // Inverting Gradients.
   int64_t ig_iterations = 0;     // Inverting Gradients; 0: the size's (4,800 or 300).
   int64_t ig_cases = 0;          // Image groups per batch/steps setting; 0: the size's (3 or 1).
@@ -246,6 +252,10 @@ struct SweepRow {
 StatusOr<std::vector<SweepRow>> RunInversionSweep(
     const Dataset& data, const SweepOptions& options,
     const std::function<void(const SweepRow&)>& progress = nullptr);
+
+// lenet_dlg's parameters for the sweep's ReLU tables (activation relu,
+// init_range options.relu_init_range), so other tools rebuild the same model.
+std::map<std::string, ParamValue> IgReluModelParams(const SweepOptions& options);
 
 // Markdown tables of the rows and issue 8's acceptance counts.
 std::string FormatSweep(const std::vector<SweepRow>& rows);

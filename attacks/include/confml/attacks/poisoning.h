@@ -55,6 +55,15 @@ StatusOr<std::vector<int64_t>> LabelFlipMap(int64_t num_classes, int64_t source,
 Status StampTrigger(const std::vector<int64_t>& sample_shape, int64_t size, float value,
                     float* sample);
 
+// Learning rate of the backdoor attacker's epoch `epoch` (1-based) of
+// `epochs`: lr times `decay` for every milestone m (a fraction of `epochs`)
+// with m * epochs <= epoch. This is the schedule Bagdasaryan et al.'s
+// released code gets from PyTorch 1.0's MultiStepLR (bisect_right over
+// milestones 0.2 E and 0.8 E) stepped at the start of every epoch: with
+// E = 6 the epochs run at lr, lr/10 (2-4) and lr/100 (5-6).
+double BackdoorEpochLr(double lr, const std::vector<double>& milestones, double decay,
+                       int64_t epochs, int64_t epoch);
+
 // ---- model poisoning kernels ----------------------------------------------
 
 // Coordinate-wise sign of the benign mean: s_j in {-1, 0, +1}, the direction

@@ -9,6 +9,15 @@
 //
 // Batches are drawn from a seeded permutation per epoch, so the same seed
 // gives the same batches. Thread-compatible: one Trainer per thread.
+//
+// Results do not depend on the thread count. Each batch is split into a fixed
+// number of micro-batches (TrainOptions::micro_batches); every micro-batch is
+// computed at one LibTorch intra-op thread, on up to at::get_num_threads()
+// worker threads (one model replica each, built by replica_factory), and the
+// gradients are summed in micro-batch order. Batch norm normalises each
+// micro-batch by its own statistics ("ghost batch norm"); see docs/models.md.
+//
+//   opt.replica_factory = [&] { return CreateModel("small_cnn", {}, ctx, Seed(1)); };
 #pragma once
 
 #include <cstdint>
@@ -25,14 +34,14 @@
 namespace confml {
 
 struct OptimizerOptions {
-  std::string name = "sgd";    // "sgd" or "adam".
-  double lr = 0.01;            // > 0.
-  double momentum = 0.0;       // SGD only, in [0, 1).
-  bool nesterov = false;       // SGD only; needs momentum > 0.
-  double weight_decay = 0.0;   // L2 penalty, >= 0.
-  double beta1 = 0.9;          // Adam only.
-  double beta2 = 0.999;        // Adam only.
-  double eps = 1e-8;           // Adam only.
+  std::string name = "sgd";   // "sgd" or "adam".
+  double lr = 0.01;           // > 0.
+  double momentum = 0.0;      // SGD only, in [0, 1).
+  bool nesterov = false;      // SGD only; needs momentum > 0.
+  double weight_decay = 0.0;  // L2 penalty, >= 0.
+  double beta1 = 0.9;         // Adam only.
+  double beta2 = 0.999;       // Adam only.
+  double eps = 1e-8;          // Adam only.
 };
 
 // The "optimizer" components (sgd, adam) as declared parameters, and the
@@ -40,13 +49,27 @@ struct OptimizerOptions {
 const std::vector<ComponentSpec>& OptimizerSpecs();
 StatusOr<OptimizerOptions> OptimizerFromParams(const std::string& name, const ParamSet& params);
 StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(const OptimizerOptions& options,
-                                                                  Model& model);
+                                                                 Model& model);
+
+// Default of TrainOptions::micro_batches and of the config key
+// train.micro_batches, chosen by measurement (docs/models.md).
+extern const int64_t kDefaultMicroBatches;
 
 struct TrainOptions {
-  int64_t epochs = 1;          // >= 0.
-  int64_t batch_size = 64;     // >= 1.
+  int64_t epochs = 1;       // >= 0.
+  int64_t batch_size = 64;  // >= 1.
   int64_t eval_batch_size = 1000;
   OptimizerOptions optimizer;
+  // Micro-batches per batch (>= 0), each computed at one intra-op thread; a
+  // batch of len < micro_batches samples has len micro-batches. Part of the
+  // numbers (with batch norm, of the model); not of the thread count. 0 is
+  // the plain loop: one forward/backward per batch at the caller's LibTorch
+  // thread count, whose last bits depend on that count.
+  int64_t micro_batches = kDefaultMicroBatches;
+  // Builds a model of the same architecture as the one trained (its weights
+  // are overwritten). Needed to compute micro-batches on more than one
+  // thread; without it they run one after another on one thread.
+  std::function<StatusOr<ModelPtr>()> replica_factory;
 };
 
 struct EvalResult {
@@ -72,6 +95,15 @@ torch::Tensor LabelsTensor(const Dataset& dataset);    // {N}, int64
 // the data does not fit the model (or batch_size < 1) the result has count 0
 // and NaN loss and accuracy.
 EvalResult Evaluate(Model& model, const Dataset& dataset, int64_t batch_size = 1000);
+
+// Runs job(item) for items [0, n) on up to min(max_workers, LibTorch's thread
+// count) threads, each running LibTorch at one intra-op thread (the caller's
+// own thread when it already is at one), so that what an item computes does
+// not depend on the thread count; the trainer and evaluator use it, attacks
+// for independent restarts. Returns the error of the lowest failing item;
+// LibTorch exceptions become InvalidArgument. max_workers < 1 means no cap.
+Status ForEachAtOneThread(int64_t n, const std::function<Status(int64_t item)>& job,
+                          int64_t max_workers = 0);
 
 class Trainer {
  public:

@@ -122,6 +122,15 @@ struct RuntimeOptions : CommonOptions, VerifierLink {
   // Federated flow: continue the run in this run folder from its fl.ckpt
   // (as `confml run --resume`). Default empty: a new run folder.
   std::string resume_dir;
+  // Fault injection for restart tests and --resume demos. When > 0, the
+  // runtime stops handing out work when round `pause_before_round` would
+  // open (numbered as in its log: the word flow counts from 0, the federated
+  // engine from 1), logs "pausing before round R", and waits until *stop,
+  // then fails with Cancelled. Every earlier round is complete and written
+  // to the checkpoint by then (federated: at the config's checkpoint_every),
+  // so a process killed after that line always leaves the same state.
+  // Default 0: never pause.
+  int64_t pause_before_round = 0;
 };
 // Serves rounds until the last one is done (and lingers) or *stop.
 // Federated flow: runs the config's experiment exactly as `confml run` does
