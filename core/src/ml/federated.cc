@@ -13,7 +13,6 @@
 #include <limits>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "confml/core/fl_checkpoint.h"
@@ -71,16 +70,12 @@ class Hasher {
 // survives into another's.
 struct FederatedEngine::Worker {
   ModelPtr model;
-  std::thread thread;
   int64_t index = 0;
   // Which global version the replica holds for evaluation; -1 after training.
   int64_t loaded_version = -1;
 };
 
 namespace {
-
-using internal::JobBoard;
-using internal::MakeThreadSingleThreaded;
 
 // One sampled client's result, stored in its slot.
 using SlotResult = ClientTrainResult;
@@ -150,18 +145,14 @@ Status TrainLocal(Model& model, const ClientData& data, const FederatedOptions& 
 }  // namespace
 
 struct FederatedEngine::Pool {
-  JobBoard board;
+  internal::PinnedWorkers workers;
 };
 
 FederatedEngine::FederatedEngine(FederatedOptions options, FederatedSetup setup)
     : options_(std::move(options)), setup_(std::move(setup)), pool_(std::make_unique<Pool>()) {}
 
-FederatedEngine::~FederatedEngine() {
-  pool_->board.Stop();
-  for (auto& w : workers_) {
-    if (w->thread.joinable()) w->thread.join();
-  }
-}
+// The pool's threads stop before the replicas they train go.
+FederatedEngine::~FederatedEngine() { pool_.reset(); }
 
 StatusOr<std::unique_ptr<FederatedEngine>> FederatedEngine::Create(FederatedOptions options,
                                                                    FederatedSetup setup) {
@@ -276,8 +267,6 @@ Status FederatedEngine::Init() {
   }
   config_hash_ = h.value();
 
-  JobBoard* board = &pool_->board;
-  board->SetWorkers(options_.workers);
   for (int64_t i = 0; i < options_.workers; ++i) {
     auto w = std::make_unique<Worker>();
     w->index = i;
@@ -285,10 +274,7 @@ Status FederatedEngine::Init() {
                             CreateModel(setup_.model, setup_.model_params, context_, model_seed));
     workers_.push_back(std::move(w));
   }
-  for (auto& w : workers_) {
-    w->thread =
-        std::thread([board, idx = w->index] { board->Serve(idx, MakeThreadSingleThreaded()); });
-  }
+  pool_->workers.Start(options_.workers);
   return OkStatus();
 }
 
@@ -304,17 +290,9 @@ Model& FederatedEngine::global_model() {
 
 Status FederatedEngine::ParallelFor(int64_t n, const std::function<Status(Worker&, int64_t)>& job) {
   if (n == 0) return OkStatus();
-  JobBoard::Job wrapped = [&](int64_t worker, int64_t item) -> Status {
-    Worker& w = *workers_[static_cast<size_t>(worker)];
-    try {
-      return job(w, item);
-    } catch (const c10::Error& e) {
-      return InvalidArgumentError(e.what_without_backtrace());
-    } catch (const std::exception& e) {
-      return InternalError(e.what());
-    }
-  };
-  return pool_->board.Run(n, wrapped);
+  return pool_->workers.Run(n, [&](int64_t worker, int64_t item) {
+    return job(*workers_[static_cast<size_t>(worker)], item);
+  });
 }
 
 Status FederatedEngine::EvaluateGlobal(double* loss, double* accuracy) {

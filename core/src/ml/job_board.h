@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -107,6 +108,60 @@ class JobBoard {
   int64_t busy_ = 0;
   int64_t generation_ = 0;
   bool stop_ = false;
+};
+
+// Worker threads, each at one intra-op thread, serving one JobBoard: the pool
+// of FederatedEngine's clients and of Trainer::Fit's micro-batches. Without
+// Start (or with Start(0)) Run computes the items on the caller, in order.
+class PinnedWorkers {
+ public:
+  PinnedWorkers() = default;
+  ~PinnedWorkers() {
+    board_.Stop();
+    for (std::thread& t : threads_) t.join();
+  }
+  PinnedWorkers(const PinnedWorkers&) = delete;
+  PinnedWorkers& operator=(const PinnedWorkers&) = delete;
+
+  // Called once, before Run.
+  void Start(int64_t count) {
+    board_.SetWorkers(count);
+    threads_.reserve(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) {
+      threads_.emplace_back([this, i] { board_.Serve(i, MakeThreadSingleThreaded()); });
+    }
+  }
+
+  // The threads started; 0 when the caller computes.
+  int64_t started() const { return static_cast<int64_t>(threads_.size()); }
+
+  // Runs job(worker, item) for items [0, n); returns the error of the lowest
+  // failing item. No exception leaves a job: LibTorch's become
+  // InvalidArgument, others Internal, prefixed by context() if it is given
+  // and not empty.
+  Status Run(int64_t n, const JobBoard::Job& job,
+             const std::function<std::string()>& context = nullptr) {
+    auto with_context = [&](const std::string& what) {
+      const std::string c = context ? context() : std::string();
+      return c.empty() ? what : c + ": " + what;
+    };
+    JobBoard::Job guarded = [&](int64_t worker, int64_t item) -> Status {
+      try {
+        return job(worker, item);
+      } catch (const c10::Error& e) {
+        return InvalidArgumentError(with_context(e.what_without_backtrace()));
+      } catch (const std::exception& e) {
+        return InternalError(with_context(e.what()));
+      }
+    };
+    if (!threads_.empty()) return board_.Run(n, guarded);
+    for (int64_t item = 0; item < n; ++item) CONFML_RETURN_IF_ERROR(guarded(0, item));
+    return OkStatus();
+  }
+
+ private:
+  JobBoard board_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace confml::internal

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <limits>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "builtin_models.h"
@@ -51,48 +50,18 @@ int64_t CallerThreads() { return std::max(1, at::get_num_threads()); }
 class Workers {
  public:
   Workers(int64_t count, bool pinned) {
-    if (!pinned || (count == 1 && CallerThreads() == 1)) return;
-    board_.SetWorkers(count);
-    threads_.reserve(static_cast<size_t>(count));
-    for (int64_t i = 0; i < count; ++i) {
-      threads_.emplace_back([this, i] { board_.Serve(i, internal::MakeThreadSingleThreaded()); });
-    }
+    if (pinned && !(count == 1 && CallerThreads() == 1)) pool_.Start(count);
   }
-  ~Workers() {
-    board_.Stop();
-    for (std::thread& t : threads_) t.join();
-  }
-  Workers(const Workers&) = delete;
-  Workers& operator=(const Workers&) = delete;
 
-  int64_t count() const { return threads_.empty() ? 1 : static_cast<int64_t>(threads_.size()); }
+  int64_t count() const { return std::max<int64_t>(1, pool_.started()); }
 
-  // Runs job(worker, item) for items [0, n); returns the error of the lowest
-  // failing item. No exception leaves a worker: LibTorch's become
-  // InvalidArgument, prefixed by context() unless it is empty.
   Status Run(int64_t n, const internal::JobBoard::Job& job,
              const std::function<std::string()>& context) {
-    auto with_context = [&](const std::string& what) {
-      const std::string c = context();
-      return c.empty() ? what : c + ": " + what;
-    };
-    internal::JobBoard::Job guarded = [&](int64_t worker, int64_t item) -> Status {
-      try {
-        return job(worker, item);
-      } catch (const c10::Error& e) {
-        return InvalidArgumentError(with_context(e.what_without_backtrace()));
-      } catch (const std::exception& e) {
-        return InternalError(with_context(e.what()));
-      }
-    };
-    if (!threads_.empty()) return board_.Run(n, guarded);
-    for (int64_t item = 0; item < n; ++item) CONFML_RETURN_IF_ERROR(guarded(0, item));
-    return OkStatus();
+    return pool_.Run(n, job, context);
   }
 
  private:
-  internal::JobBoard board_;
-  std::vector<std::thread> threads_;
+  internal::PinnedWorkers pool_;
 };
 
 }  // namespace
