@@ -17,6 +17,7 @@
 
 #include "confml/attacks/inversion.h"
 #include "confml/core/model.h"
+#include "confml/core/thread_scope.h"
 #include "confml/core/trainer.h"
 
 namespace confml::attacks {
@@ -103,7 +104,7 @@ class Problem {
   std::vector<torch::Tensor> PseudoGradient(const torch::Tensor& x, const torch::Tensor& label_probs) {
     std::vector<torch::Tensor> originals;
     for (auto& s : slots_) originals.push_back(s.original);
-    if (steps_ == 1) {
+    if (!batched_) {
       torch::Tensor loss = SoftCrossEntropy(model_->forward(x), label_probs);
       return torch::autograd::grad({loss}, originals, {}, /*retain_graph=*/true,
                                    /*create_graph=*/true);
@@ -113,8 +114,9 @@ class Problem {
     const int64_t n = x.size(0);
     const int64_t bs = std::min(target_info_.recipe.batch_size, n);
     const double lr = target_info_.recipe.lr;
-    for (int64_t epoch = 0; epoch < target_info_.recipe.epochs; ++epoch) {
-      for (int64_t start = 0; start < n; start += bs) {
+    int64_t step = 0;
+    for (int64_t epoch = 0; epoch < target_info_.recipe.epochs && step < steps_; ++epoch) {
+      for (int64_t start = 0; start < n && step < steps_; start += bs, ++step) {
         const int64_t len = std::min(bs, n - start);
         for (size_t i = 0; i < slots_.size(); ++i) *MutableParam(slots_[i]) = w[i];
         torch::Tensor loss = SoftCrossEntropy(model_->forward(x.narrow(0, start, len)),
@@ -198,10 +200,14 @@ class Problem {
     slots_ = ListParams(*model_);
     const int64_t bs = std::min(t.recipe.batch_size, t.num_samples);
     steps_ = t.recipe.epochs * ((t.num_samples + bs - 1) / bs);
+    if (t.recipe.max_steps > 0) steps_ = std::min(steps_, t.recipe.max_steps);
+    // One step over a first batch short of all samples is a batch gradient
+    // that leaves the rest out: the batched path models that.
+    batched_ = steps_ > 1 || bs < t.num_samples;
     int64_t offset = 0;
     double norm2 = 0.0;
     for (auto& s : slots_) {
-      if (steps_ > 1 && MutableParam(s) == nullptr) {
+      if (batched_ && MutableParam(s) == nullptr) {
         return UnimplementedError(
             "inverting a multi-step update needs every parameterised layer to be Linear or "
             "Conv2d; model '" + t.model + "' has parameter '" + s.name + "' in another layer");
@@ -240,6 +246,7 @@ class Problem {
   torch::Tensor target_flat_;
   double target_norm_ = 0.0;
   int64_t steps_ = 1;
+  bool batched_ = false;  // Simulate local steps rather than one full gradient.
   torch::Tensor box_min_, box_max_;
   torch::Tensor norm_mean_, norm_std_;
   bool normalized_ = false;
@@ -372,7 +379,11 @@ Trial RunSignedAdam(Problem& problem, const InversionOptions& opt, torch::Tensor
 
 }  // namespace
 
+// InferLabels and UnrolledUpdate run LibTorch on the caller's thread; the
+// scope keeps their bits independent of the caller's thread count (a label
+// read from a near-tie, an update a test compares exactly).
 StatusOr<std::vector<int64_t>> InferLabels(const InversionTarget& target) {
+  OneIntraOpThread one_thread;
   try {
     CONFML_ASSIGN_OR_RETURN(std::unique_ptr<Problem> problem, Problem::Create(target));
     CONFML_ASSIGN_OR_RETURN(torch::Tensor signal, problem->LastLayerSignal());
@@ -385,6 +396,7 @@ StatusOr<std::vector<int64_t>> InferLabels(const InversionTarget& target) {
 StatusOr<std::vector<float>> UnrolledUpdate(const InversionTarget& target,
                                             const std::vector<float>& images,
                                             const std::vector<int64_t>& labels) {
+  OneIntraOpThread one_thread;
   try {
     InversionTarget t = target;
     if (t.update.empty()) t.update.assign(t.global_state.size(), 0.0f);
@@ -430,12 +442,12 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
     // Every tensor computation runs at one LibTorch intra-op thread
     // (ForEachAtOneThread), so the reconstruction does not depend on the
     // thread count; restarts are independent and run in parallel, each on
-    // its own Problem (a multi-step Problem substitutes its model's weights).
+    // its own Problem (a multi-step Problem substitutes its model's weights),
+    // restart 0 on the one that reads the labels here.
     std::unique_ptr<Problem> problem;
     torch::Tensor fixed_probs;
     std::vector<int64_t> inferred;
-    const bool known = options.method == InversionMethod::kInvertingGradients &&
-                       !target.labels.empty();
+    const bool known = !target.labels.empty();
     CONFML_RETURN_IF_ERROR(ForEachAtOneThread(1, [&](int64_t) -> Status {
       CONFML_ASSIGN_OR_RETURN(problem, Problem::Create(target, normalized));
       if (known) {
@@ -450,10 +462,18 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
       return OkStatus();
     }));
 
+    const int64_t local_steps = problem->local_steps();
     std::vector<Trial> trials(static_cast<size_t>(options.restarts));
     std::vector<std::vector<int64_t>> labels(static_cast<size_t>(options.restarts));
     auto restart = [&](int64_t r) -> Status {
-      CONFML_ASSIGN_OR_RETURN(std::unique_ptr<Problem> own, Problem::Create(target, normalized));
+      // Restart 0 takes over the Problem built above (nothing changed it but
+      // the label read); the others build their own.
+      std::unique_ptr<Problem> own;
+      if (r == 0) {
+        own = std::move(problem);
+      } else {
+        CONFML_ASSIGN_OR_RETURN(own, Problem::Create(target, normalized));
+      }
       // Each restart draws its start from its own stream, so adding restarts
       // keeps the earlier ones unchanged.
       Seed s = seed.Child("restart", static_cast<uint64_t>(r));
@@ -464,12 +484,13 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
       trial_labels = inferred;
       if (options.method == InversionMethod::kInvertingGradients) {
         torch::Tensor probs = fixed_probs;
-        if (!known && own->local_steps() > 1 && n > 1) {
+        if (local_steps > 1 && n > 1) {
           // Which sample went into which local step depends on the device's
           // private shuffle, and with large steps the order matters:
-          // restart r tries the r-th order (lexicographic) of the inferred labels.
+          // restart r tries the r-th order (lexicographic) of the inferred
+          // labels, or the r-th order after the given one for known labels.
           std::vector<int64_t> order = inferred;
-          std::sort(order.begin(), order.end());
+          if (!known) std::sort(order.begin(), order.end());
           for (int64_t i = 0; i < r; ++i) {
             if (!std::next_permutation(order.begin(), order.end())) {
               std::sort(order.begin(), order.end());
@@ -481,7 +502,7 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
         t = RunSignedAdam(*own, options, x, probs, r);
       } else {
         torch::Tensor label_logits;
-        if (options.method == InversionMethod::kDlg) {
+        if (options.method == InversionMethod::kDlg && !known) {
           label_logits = at::normal(0.0, 1.0, {n, k}, gen).requires_grad_(true);
         }
         t = RunLbfgs(*own, options, x, label_logits, fixed_probs);
@@ -519,7 +540,7 @@ StatusOr<Reconstruction> ReconstructFromUpdate(const InversionOptions& options,
     out.restarts_run = run;
     out.best_restart = best_restart;
     out.evaluations = evaluations;
-    out.local_steps = problem->local_steps();
+    out.local_steps = local_steps;
     return out;
   } catch (const c10::Error& e) {
     return InvalidArgumentError(std::string("gradient inversion failed: ") +

@@ -12,6 +12,7 @@
 
 #include "confml/attacks/inversion.h"
 #include "confml/core/model.h"
+#include "confml/core/thread_scope.h"
 
 namespace confml::attacks {
 namespace {
@@ -30,6 +31,9 @@ struct AttackSettings {
   int64_t target_round = 1;
   int64_t max_victims = 1;
   int64_t max_samples = 16;
+  // labels: known. The attacker is given the victims' true labels (in the
+  // order of their partition; the device's shuffle stays secret).
+  bool known_labels = false;
 };
 
 class InversionAttack : public Attack {
@@ -47,6 +51,9 @@ class InversionAttack : public Attack {
                     " target_round=" + std::to_string(s_.target_round) +
                     " max_victims=" + std::to_string(s_.max_victims) +
                     " max_samples=" + std::to_string(s_.max_samples);
+    // Only when not the default, so that the default Program text (and so
+    // its measurement) is what it was before the parameter existed.
+    if (s_.known_labels) t += " labels=known";
     if (o.method == InversionMethod::kInvertingGradients) {
       t += " tv_weight=" + std::to_string(o.tv_weight) +
            " signed=" + (o.signed_gradients ? std::string("true") : std::string("false")) +
@@ -180,6 +187,10 @@ void MatchGreedy(const std::vector<std::vector<float>>& recs, const std::vector<
 }
 
 StatusOr<AttackReport> InversionAttack::Report() {
+  // Report() is also called directly through the C++ API, outside the
+  // runner's one-thread scope: the attack models it trains and evaluates
+  // must not follow the caller's LibTorch thread count.
+  OneIntraOpThread one_thread;
   const Dataset& train = *env_.train;
   const std::vector<int64_t>& shape = train.sample_shape;
   const int64_t numel = train.sample_numel();
@@ -242,11 +253,13 @@ StatusOr<AttackReport> InversionAttack::Report() {
       target.global_state = c.global;
       target.update = c.update;
       target.num_samples = c.num_samples;
-      target.recipe = {env_.local_epochs, env_.local_batch_size, env_.learning_rate};
+      target.recipe = {env_.local_epochs, env_.local_batch_size, env_.learning_rate,
+                       env_.local_steps};
       target.data_min = lo;
       target.data_max = hi;
       target.data_mean = mean;
       target.data_std = stddev;
+      if (s_.known_labels) target.labels = orig_labels;
       CONFML_ASSIGN_OR_RETURN(
           Reconstruction r,
           ReconstructFromUpdate(s_.options, target,
@@ -319,8 +332,12 @@ StatusOr<AttackReport> InversionAttack::Report() {
   return report;
 }
 
-ComponentSpec MakeSpec(const std::string& name, const std::string& doc, int64_t iterations,
-                       double lr, bool with_tv) {
+ComponentSpec MakeSpec(const std::string& name, InversionMethod method, const std::string& doc,
+                       int64_t iterations, double lr) {
+  const bool with_tv = method == InversionMethod::kInvertingGradients;
+  // DLG recovers the label with the image (joint); iDLG and Inverting
+  // Gradients read it from the last layer's gradient (infer).
+  const std::string label_default = method == InversionMethod::kDlg ? "joint" : "infer";
   std::vector<ParamSpec> params{
       Param::String("position", "runtime",
                     "Who runs the attack: 'runtime' inverts the updates it receives; 'host' "
@@ -338,9 +355,18 @@ ComponentSpec MakeSpec(const std::string& name, const std::string& doc, int64_t 
                          : "L-BFGS steps, each up to lbfgs_max_iter iterations (DLG: 300).")
           .AtLeast(0),
       Param::Int("restarts", 1, "Random restarts; the lowest final matching loss wins.").AtLeast(1),
-      Param::Double("lr", lr, with_tv ? "Adam step size (Geiping et al.: 0.1)."
-                                      : "L-BFGS learning rate (DLG: 1).")
-          .GreaterThan(0.0)};
+      Param::Double(
+          "lr", lr,
+          with_tv ? "Adam step size (Geiping et al.: 0.1)." : "L-BFGS learning rate (DLG: 1).")
+          .GreaterThan(0.0),
+      Param::String("labels", label_default,
+                    label_default == "joint"
+                        ? "joint: a soft label optimised with the image (Zhu et al.); known: "
+                          "the victims' true labels are given to the attacker."
+                        : "infer: from the sign of the last layer's gradient (iDLG rule); "
+                          "known: the victims' true labels are given to the attacker (Geiping "
+                          "et al.'s experiments on several images assume known labels).")
+          .OneOf({label_default, "known"})};
   if (with_tv) {
     params.push_back(Param::Double("tv_weight", 1e-4,
                                        "Weight of the total-variation prior (Geiping et al.'s "
@@ -367,7 +393,7 @@ Status AddAttack(const std::string& name, InversionMethod method, const std::str
                  int64_t iterations, double lr) {
   const bool ig = method == InversionMethod::kInvertingGradients;
   return AttackRegistry().Add(
-      MakeSpec(name, doc, iterations, lr, ig),
+      MakeSpec(name, method, doc, iterations, lr),
       [name, method, ig](const ParamSet& p, const AttackEnv& env) -> StatusOr<AttackPtr> {
         if (env.train == nullptr || env.partition == nullptr) {
           return InvalidArgumentError(name + " needs the training set and the partition to score");
@@ -397,6 +423,7 @@ Status AddAttack(const std::string& name, InversionMethod method, const std::str
         s.target_round = p.Int("target_round");
         s.max_victims = p.Int("max_victims");
         s.max_samples = p.Int("max_samples");
+        s.known_labels = p.String("labels") == "known";
         return AttackPtr(std::make_shared<InversionAttack>(std::move(s), env));
       });
 }

@@ -17,6 +17,7 @@
 
 #include "confml/attacks/inversion.h"
 #include "confml/core/model.h"
+#include "confml/core/thread_scope.h"
 
 namespace confml::attacks {
 namespace {
@@ -67,6 +68,10 @@ StatusOr<InversionTarget> SimulateDeviceUpdate(const std::string& model,
   if (recipe.epochs < 1 || recipe.batch_size < 1 || !(recipe.lr > 0)) {
     return InvalidArgumentError("local recipe needs epochs >= 1, batch_size >= 1 and lr > 0");
   }
+  // The device's training runs here, on the caller's thread: at one intra-op
+  // thread its update (and so every reconstruction from it) does not depend
+  // on the caller's thread count.
+  OneIntraOpThread one_thread;
   try {
     ModelContext ctx{.input_shape = data.sample_shape, .num_classes = data.num_classes};
     CONFML_ASSIGN_OR_RETURN(ModelPtr net, CreateModel(model, model_params, ctx, model_seed));

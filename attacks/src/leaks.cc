@@ -1,5 +1,6 @@
 #include "confml/attacks/leaks.h"
 
+#include "confml/core/thread_scope.h"
 #include "confml/core/trainer.h"
 
 namespace confml::attacks {
@@ -11,6 +12,9 @@ void InputExfiltrator::Capture(const uint8_t* data, size_t size) {
 
 StatusOr<double> PredictionAgreement(Model& a, Model& b, const Dataset& data) {
   if (data.size() == 0) return InvalidArgumentError("agreement needs a non-empty dataset");
+  // Called by flows and directly through the C++ API: at one intra-op thread
+  // a near-tie argmax cannot follow the caller's thread count.
+  OneIntraOpThread one_thread;
   try {
     torch::NoGradGuard no_grad;
     a.eval();

@@ -17,6 +17,7 @@
 #include "confml/attacks/poisoning.h"
 #include "confml/core/attack.h"
 #include "confml/core/model.h"
+#include "confml/core/thread_scope.h"
 #include "confml/core/trainer.h"
 
 namespace confml::attacks {
@@ -73,6 +74,10 @@ class PoisoningAttack : public Attack {
   }
 
   StatusOr<AttackReport> Report() override {
+    // Report() is also called directly through the C++ API, outside the
+    // runner's one-thread scope: the attack models it trains and evaluates
+    // must not follow the caller's LibTorch thread count.
+    OneIntraOpThread one_thread;
     AttackReport r;
     r.attack = name_;
     r.success_metric = "test_error";
@@ -803,6 +808,9 @@ class FangKrum : public CollusionAttack {
                Updates* out) override {
     CONFML_ASSIGN_OR_RETURN(FangKrumResult r, FangKrumAttack(known, m, n, epsilon_));
     Record("mean_lambda", r.lambda);
+    // Share of rounds whose simulated Krum picks a crafted copy; in the others
+    // the search ran below epsilon and Krum keeps a benign update.
+    Record("selected_share", r.selected ? 1.0 : 0.0);
     out->assign(1, std::move(r.update));
     return OkStatus();
   }

@@ -16,6 +16,7 @@
 #include "confml/attacks/membership.h"  // ComputeRoc
 #include "confml/core/attack.h"
 #include "confml/core/model.h"
+#include "confml/core/thread_scope.h"
 #include "confml/core/trainer.h"
 
 namespace confml::attacks {
@@ -90,6 +91,10 @@ class PropertyInference : public Attack {
   }
 
   StatusOr<AttackReport> Report() override {
+    // Report() is also called directly through the C++ API, outside the
+    // runner's one-thread scope: the attack models it trains and evaluates
+    // must not follow the caller's LibTorch thread count.
+    OneIntraOpThread one_thread;
     CONFML_RETURN_IF_ERROR(status_);
     AttackReport r;
     r.attack = kName;
@@ -208,6 +213,7 @@ class PropertyInference : public Attack {
     CONFML_RETURN_IF_ERROR(LoadFlatState(model, start));
     TrainOptions topt;
     topt.epochs = env_.local_epochs;
+    topt.max_steps = env_.local_steps;
     topt.batch_size = env_.local_batch_size;
     topt.optimizer.name = env_.optimizer;
     topt.optimizer.lr = env_.learning_rate;

@@ -52,7 +52,12 @@ class Reader {
 };
 
 constexpr size_t kHeaderSize = sizeof(kFlCheckpointMagic) + sizeof(uint32_t) + sizeof(uint64_t);
-constexpr size_t kMetricBytes = 7 * sizeof(int64_t) + 5 * sizeof(double);
+// Version 2 has no clients_dropped; its files still resume (as 0 dropouts).
+constexpr uint32_t kFlCheckpointVersionWithoutDropouts = 2;
+size_t MetricBytes(uint32_t version) {
+  return (version == kFlCheckpointVersionWithoutDropouts ? 7 : 8) * sizeof(int64_t) +
+         5 * sizeof(double);
+}
 
 }  // namespace
 
@@ -86,6 +91,7 @@ std::vector<uint8_t> EncodeFlCheckpoint(const FlCheckpoint& c) {
     payload.Put<double>(m.mean_train_loss);
     payload.Put<double>(m.seconds);
     payload.Put<double>(m.train_seconds);
+    payload.Put<int64_t>(m.clients_dropped);
   }
   payload.Put<uint64_t>(c.aggregator_state.size());
   payload.PutBytes(c.aggregator_state.data(), c.aggregator_state.size());
@@ -112,9 +118,10 @@ StatusOr<FlCheckpoint> DecodeFlCheckpoint(const std::vector<uint8_t>& bytes,
   uint64_t payload_size = 0;
   header.Get(&version);
   header.Get(&payload_size);
-  if (version != kFlCheckpointVersion) {
+  if (version != kFlCheckpointVersion && version != kFlCheckpointVersionWithoutDropouts) {
     return FailedPreconditionError(what + " has format version " + std::to_string(version) +
-                                   "; this build reads version " +
+                                   "; this build reads versions " +
+                                   std::to_string(kFlCheckpointVersionWithoutDropouts) + " and " +
                                    std::to_string(kFlCheckpointVersion));
   }
   if (payload_size > bytes.size() ||
@@ -138,13 +145,14 @@ StatusOr<FlCheckpoint> DecodeFlCheckpoint(const std::vector<uint8_t>& bytes,
   if (n > r.remaining() / sizeof(float)) return truncated;
   c.global.resize(n);
   if (!r.GetBytes(c.global.data(), n * sizeof(float))) return truncated;
-  if (!r.Get(&n) || n > r.remaining() / kMetricBytes) return truncated;
+  if (!r.Get(&n) || n > r.remaining() / MetricBytes(version)) return truncated;
   c.metrics.resize(n);
   for (RoundMetrics& m : c.metrics) {
     bool ok = r.Get(&m.round) && r.Get(&m.clients_sampled) && r.Get(&m.clients_admitted) &&
-              r.Get(&m.clients_refused) && r.Get(&m.updates_rejected) && r.Get(&m.bytes_down) && r.Get(&m.bytes_up) &&
-              r.Get(&m.test_accuracy) && r.Get(&m.test_loss) && r.Get(&m.mean_train_loss) &&
-              r.Get(&m.seconds) && r.Get(&m.train_seconds);
+              r.Get(&m.clients_refused) && r.Get(&m.updates_rejected) && r.Get(&m.bytes_down) &&
+              r.Get(&m.bytes_up) && r.Get(&m.test_accuracy) && r.Get(&m.test_loss) &&
+              r.Get(&m.mean_train_loss) && r.Get(&m.seconds) && r.Get(&m.train_seconds) &&
+              (version == kFlCheckpointVersionWithoutDropouts || r.Get(&m.clients_dropped));
     if (!ok) return truncated;
   }
   if (!r.Get(&n) || n > r.remaining()) return truncated;

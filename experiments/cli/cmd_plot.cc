@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <sys/stat.h>
 
@@ -16,6 +17,11 @@
 namespace confml::cli {
 
 int PlotCommand(int argc, char** argv) {
+  if (argc == 1 && (std::strcmp(argv[0], "--help") == 0 || std::strcmp(argv[0], "-h") == 0)) {
+    std::printf(
+        "usage: confml plot RUN_DIR [OUT_DIR]   (PNG figures of a run, into RUN_DIR by default)\n");
+    return kExitOk;
+  }
   if (argc < 1 || argc > 2) {
     std::fprintf(stderr, "confml: usage: confml plot RUN_DIR [OUT_DIR]\n");
     return kExitUsage;

@@ -1,6 +1,8 @@
 // confml run CONFIG.yaml [key.sub=value ...] [--progress=auto|bar|lines|none] [--resume RUN_DIR]
+// confml check CONFIG.yaml [key.sub=value ...]
 // confml config-reference [--output=FILE]
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
@@ -10,6 +12,7 @@
 #include "commands.h"
 #include "confml/core/file_util.h"
 #include "confml/experiments/config.h"
+#include "confml/experiments/matrix.h"
 #include "confml/experiments/runner.h"
 #ifdef CONFML_WITH_MPI
 #include "confml/scaleout/mpi_executor.h"
@@ -217,10 +220,49 @@ int RunCommand(int argc, char** argv) {
   return kExitOk;
 }
 
+// Takes exactly what `run` takes, so a documented command line is checked by
+// replacing `run` with `check`. A matrix is checked cell by cell, as the run
+// would load each cell before running it.
+int CheckCommand(int argc, char** argv) {
+  StatusOr<RunRequest> req = ParseRunArgs(argc, argv);
+  if (!req.ok()) return FailStatus(req.status());
+  if (req->help) {
+    std::printf(
+        "usage: confml check CONFIG.yaml [section.key=value ...] [--resume RUN_DIR]\n"
+        "Loads and validates the config with the overrides, as `confml run` would, and prints\n"
+        "the resolved config; runs nothing and writes nothing. Exit 0 valid, 2 invalid.\n");
+    return kExitOk;
+  }
+  StatusOr<experiments::ExperimentConfig> config =
+      experiments::LoadExperimentConfig(req->config_path, req->overrides);
+  if (!config.ok()) return FailStatus(config.status());
+  size_t cells = 0;
+  if (config->kind() == "matrix") {
+    StatusOr<std::vector<experiments::ExperimentConfig>> all =
+        experiments::MatrixCellConfigs(*config);
+    if (!all.ok()) return FailStatus(all.status());
+    cells = all->size();
+  }
+  const std::string& resume = req->options.resume_dir;
+  std::error_code ec;
+  if (!resume.empty() && !std::filesystem::is_directory(resume, ec)) {
+    return Fail(kExitUsage, "check: --resume " + resume + ": no such run folder");
+  }
+  const std::string yaml = config->ToYaml();
+  std::fwrite(yaml.data(), 1, yaml.size(), stdout);
+  if (cells > 0) std::printf("# %zu matrix cells valid\n", cells);
+  return kExitOk;
+}
+
 int ConfigReferenceCommand(int argc, char** argv) {
   std::string output;
   for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::printf(
+          "usage: confml config-reference [--output=FILE]   (every config key, as Markdown)\n");
+      return kExitOk;
+    }
     if (arg.rfind("--output=", 0) == 0 && arg.size() > 9) {
       output = arg.substr(9);
     } else {

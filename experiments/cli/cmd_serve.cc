@@ -59,6 +59,16 @@ int Usage(const std::string& why) {
   return kExitUsage;
 }
 
+// `--help` or `-h` anywhere: the usage on stdout and success, as the other
+// subcommands do, whatever else is on the line.
+bool WantsHelp(int argc, char** argv) {
+  for (int i = 0; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") return true;
+  }
+  return false;
+}
+
 bool ToDouble(std::string_view v, double* out) {
   char* end = nullptr;
   std::string s(v);
@@ -199,6 +209,10 @@ void InstallSignals() {
 }  // namespace
 
 int ServeCommand(int argc, char** argv) {
+  if (WantsHelp(argc, argv)) {
+    std::fputs(kServeUsage, stdout);
+    return kExitOk;
+  }
 #ifndef CONFML_WITH_GRPC
   std::fprintf(stderr, "confml: serve needs a build with -DCONFML_WITH_GRPC=ON\n");
   return kExitUsage;
@@ -216,6 +230,10 @@ int ServeCommand(int argc, char** argv) {
 }
 
 int DeviceCommand(int argc, char** argv) {
+  if (WantsHelp(argc, argv)) {
+    std::fputs(kServeUsage, stdout);
+    return kExitOk;
+  }
 #ifndef CONFML_WITH_GRPC
   std::fprintf(stderr, "confml: device needs a build with -DCONFML_WITH_GRPC=ON\n");
   return kExitUsage;

@@ -17,6 +17,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"run", confml::cli::RunCommand,
      "run CONFIG.yaml [key.sub=value ...]   run an experiment, write its run folder"},
+    {"check", confml::cli::CheckCommand,
+     "check CONFIG.yaml [key.sub=value ...] validate a config as `run` would, print it resolved"},
     {"config-reference", confml::cli::ConfigReferenceCommand,
      "config-reference [--output=FILE]      print every config key as Markdown"},
     {"token", confml::cli::TokenCommand,
@@ -42,6 +44,10 @@ void PrintUsage(std::FILE* out) {
 namespace confml::cli {
 
 int VersionCommand(int argc, char** argv) {
+  if (argc == 1 && (std::string_view(argv[0]) == "--help" || std::string_view(argv[0]) == "-h")) {
+    std::printf("usage: confml version\n");
+    return kExitOk;
+  }
   if (argc != 0) {
     std::fprintf(stderr, "confml version: takes no arguments\n");
     return kExitUsage;

@@ -76,9 +76,15 @@ std::vector<ComponentSpec> PartitionerSpecs() {
           "Fang et al. 2020's non-IID split: one group of clients per class; a sample of label l "
           "goes to group l with probability q, else to another group uniformly, then to a "
           "uniformly random client of its group. num_clients must be a multiple of the classes.",
-          {Param::Double("q", 0.5, "Probability that a sample goes to its label's group; 1/C is IID.")
+          {Param::Double("q", 0.5,
+                         "Probability that a sample goes to its label's group; 1/C is IID.")
                .GreaterThan(0)
                .AtMost(1)}},
+      ComponentSpec{"partitioner",
+                    "owned",
+                    "Client i holds exactly the samples device i owns, for a dataset that says "
+                    "who owns what (device_words); num_clients must be its number of devices.",
+                    {}},
   };
 }
 
@@ -173,6 +179,10 @@ const std::vector<Section>& Sections() {
                  .AtLeast(1),
              Param::Int("local_epochs", 1, "Passes of each client over its own data per round.")
                  .AtLeast(1),
+             Param::Int("local_steps", 0,
+                        "Stop each client after N minibatch steps per round, counted across its "
+                        "local_epochs (1: one gradient step, FedSGD-like); 0: no cap.")
+                 .AtLeast(0),
              Param::Int("batch_size", 32, "Local training mini-batch size.").AtLeast(1),
              Param::Int("eval_batch_size", 1000, "Evaluation batch size.").AtLeast(1),
              Param::Int("workers", 1,
@@ -187,6 +197,10 @@ const std::vector<Section>& Sections() {
                         "Write fl.ckpt every N rounds (and after the last); a run folder holding "
                         "one resumes from it.")
                  .AtLeast(1),
+             Param::Int("min_updates", 0,
+                        "A round fails when fewer admitted clients' updates come back (devices "
+                        "of a run as processes that dropped out); 0: no minimum.")
+                 .AtLeast(0),
              Param::String("initial_model", "",
                            "Start from the global model of an earlier run: its fl.ckpt or its run "
                            "folder (same model and dataset shape). Empty: a fresh model.")}},

@@ -9,16 +9,18 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "confml/core/aggregator.h"
 #include "confml/core/dataset.h"
 #include "confml/core/file_util.h"
-#include "h5_util.h"
 #include "confml/core/fl_checkpoint.h"
 #include "confml/core/partition.h"
 #include "confml/core/program.h"
 #include "confml/experiments/federation.h"
+#include "device_words.h"
+#include "h5_util.h"
 
 namespace confml::experiments {
 
@@ -27,14 +29,19 @@ namespace {
 using H5 = internal::H5Handle;
 using internal::Hdf5Mutex;
 
-constexpr const char* kIntColumns[] = {"round",      "clients_sampled", "clients_admitted",
+constexpr const char* kIntColumns[] = {"round",           "clients_sampled",  "clients_admitted",
                                        "clients_refused", "updates_rejected", "bytes_down",
-                                       "bytes_up"};
-constexpr int64_t RoundMetrics::*kIntFields[] = {
-    &RoundMetrics::round,           &RoundMetrics::clients_sampled,
-    &RoundMetrics::clients_admitted, &RoundMetrics::clients_refused,
-    &RoundMetrics::updates_rejected, &RoundMetrics::bytes_down,
-    &RoundMetrics::bytes_up};
+                                       "bytes_up",        "clients_dropped"};
+constexpr int64_t RoundMetrics::*kIntFields[] = {&RoundMetrics::round,
+                                                 &RoundMetrics::clients_sampled,
+                                                 &RoundMetrics::clients_admitted,
+                                                 &RoundMetrics::clients_refused,
+                                                 &RoundMetrics::updates_rejected,
+                                                 &RoundMetrics::bytes_down,
+                                                 &RoundMetrics::bytes_up,
+                                                 &RoundMetrics::clients_dropped};
+// Files written before dropouts existed have no clients_dropped column: read as 0.
+constexpr const char* kOptionalIntColumn = "clients_dropped";
 constexpr const char* kDoubleColumns[] = {"test_accuracy", "test_loss", "mean_train_loss",
                                           "seconds", "train_seconds"};
 constexpr double RoundMetrics::*kDoubleFields[] = {
@@ -191,8 +198,11 @@ StatusOr<Partition> MakeFederatedPartition(const FederatedRunSpec& spec, const D
   if (spec.partition == "fang") {
     return PartitionFang(train.labels, train.num_classes, spec.num_clients, spec.fang_q, seed);
   }
+  if (spec.partition == "owned") {
+    return OwnedPartition(spec.dataset, spec.dataset_params, train, spec.num_clients);
+  }
   return InvalidArgumentError("unknown partition '" + spec.partition +
-                              "'; known: iid, dirichlet, shards, fang");
+                              "'; known: iid, dirichlet, shards, fang, owned");
 }
 
 Status WriteFederatedResults(const std::string& path, const std::string& name, uint64_t seed,
@@ -239,6 +249,10 @@ StatusOr<std::vector<RoundMetrics>> ReadFederatedResults(const std::string& path
   if (!file.ok()) return DataLossError(path + " is not a readable HDF5 file");
   std::vector<RoundMetrics> rounds;
   for (size_t c = 0; c < std::size(kIntColumns); ++c) {
+    if (kIntColumns[c] == std::string_view(kOptionalIntColumn) &&
+        H5Lexists(file.get(), kOptionalIntColumn, H5P_DEFAULT) <= 0) {
+      continue;
+    }
     CONFML_ASSIGN_OR_RETURN(
         std::vector<int64_t> col,
         ReadColumn<int64_t>(file.get(), kIntColumns[c], H5T_NATIVE_INT64, path));
@@ -373,6 +387,7 @@ StatusOr<FederatedRunOutput> RunFederatedExperiment(
     env.partition = &engine->partition();
     env.malicious_clients.insert(out.malicious_clients.begin(), out.malicious_clients.end());
     env.local_epochs = options.local_epochs;
+    env.local_steps = options.local_steps;
     env.local_batch_size = options.local_batch_size;
     env.optimizer = options.optimizer.name;
     env.learning_rate = options.optimizer.lr;

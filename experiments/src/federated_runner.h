@@ -113,7 +113,8 @@ StatusOr<Partition> MakeFederatedPartition(const FederatedRunSpec& spec, const D
 
 // The per-round results file. Layout (root group): datasets of one element per
 // completed round: round, clients_sampled, clients_admitted,
-// clients_refused, updates_rejected, bytes_down, bytes_up (int64); test_accuracy, test_loss,
+// clients_refused, updates_rejected, bytes_down, bytes_up, clients_dropped (int64; files
+// without clients_dropped read as 0); test_accuracy, test_loss,
 // mean_train_loss, seconds, train_seconds (float64). Attributes: name,
 // seed, rounds_planned, complete (int64), final_state_hash (string).
 Status WriteFederatedResults(const std::string& path, const std::string& name, uint64_t seed,

@@ -13,6 +13,7 @@
 #include "confml/core/trainer.h"
 #include "confml/defenses/channel.h"
 #include "confml/experiments/federation.h"
+#include "device_words.h"
 #include "roles.h"
 
 namespace confml::experiments {
@@ -304,12 +305,10 @@ Status ServerInference(FlowRun& f) {
 }
 
 Status FlWords(FlowRun& f, const Program& runtime_program) {
-  std::vector<std::string> all = f.o.user_words;
-  all.insert(all.end(), f.o.other_device_words.begin(), f.o.other_device_words.end());
-  CONFML_ASSIGN_OR_RETURN(Dataset data, MakeNextLetterDataset(all));
-  const int64_t first = 2 * static_cast<int64_t>(f.o.user_words.size());  // 2 windows per word
-  Partition partition(2);
-  for (int64_t i = 0; i < data.size(); ++i) partition[i < first ? 0 : 1].push_back(i);
+  CONFML_ASSIGN_OR_RETURN(DeviceWordsData words,
+                          MakeDeviceWordsData({f.o.user_words, f.o.other_device_words}));
+  const Dataset& data = words.train;
+  const Partition& partition = words.owned;
 
   FederatedOptions fo;
   fo.rounds = f.o.fl_rounds;

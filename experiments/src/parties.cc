@@ -11,6 +11,7 @@
 #include "confml/defenses/robust_aggregation.h"
 #include "confml/defenses/verifier.h"
 #include "confml/tee_sim/sim_backend.h"
+#include "device_words.h"
 #include "roles.h"
 
 namespace confml::experiments {
@@ -145,6 +146,7 @@ Status RegisterAllComponents() {
   CONFML_RETURN_IF_ERROR(attacks::RegisterBuiltinAttacks());
   CONFML_RETURN_IF_ERROR(defenses::RegisterRobustAggregators());
   CONFML_RETURN_IF_ERROR(defenses::RegisterPrivacyAggregators());
+  CONFML_RETURN_IF_ERROR(RegisterDeviceWordsDataset());
   return OkStatus();
 }
 

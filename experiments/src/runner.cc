@@ -262,7 +262,7 @@ Status WriteOutcome(const std::string& run_dir, const RunResult& result,
 RoundRecord ToRoundRecord(const RoundMetrics& m) {
   return RoundRecord{m.round,         m.mean_train_loss,  m.test_loss,
                      m.test_accuracy, m.clients_admitted, m.clients_refused,
-                     m.seconds};
+                     m.seconds,       m.clients_dropped};
 }
 
 StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOptions& options) {
@@ -279,6 +279,9 @@ StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOption
   spec.name = config.name();
   spec.seed = config.seed();
   spec.dataset = config.section("dataset").component;
+  // Unused for loading (spec.data is set), but partition `owned` reads who owns what.
+  spec.dataset_params.insert(config.section("dataset").params.values().begin(),
+                             config.section("dataset").params.values().end());
   spec.data = &data;
   const SectionConfig& model_section = config.section("model");
   spec.model = model_section.component;
@@ -304,11 +307,13 @@ StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOption
   o.rounds = config.Int("federated", "rounds");
   o.clients_per_round = config.Int("federated", "clients_per_round");
   o.local_epochs = config.Int("federated", "local_epochs");
+  o.local_steps = config.Int("federated", "local_steps");
   o.local_batch_size = config.Int("federated", "batch_size");
   o.eval_batch_size = config.Int("federated", "eval_batch_size");
   o.workers = config.Int("federated", "workers");
   o.eval_every = config.Int("federated", "eval_every");
   o.checkpoint_every = config.Int("federated", "checkpoint_every");
+  o.min_updates = config.Int("federated", "min_updates");
   o.executor = options.client_executor;
   spec.initial_model = config.String("federated", "initial_model");
   spec.initial_state = options.initial_state;

@@ -80,19 +80,36 @@ def _override_list(overrides: Overrides) -> list[str]:
     return [str(o) for o in overrides]
 
 
-def _config_args(config: ConfigLike) -> tuple[str, bool, str]:
+class _Rewritten(dict):
+    """A config file's sections after aggregator=/attack= replaced some.
+
+    `origin` is the file it came from: the run treats it as that file (its
+    folder anchors relative paths as in `confml run FILE`, provenance names
+    it), while error messages name the rewrite.
+    """
+
+    def __init__(self, sections: Mapping[str, Any], origin: str) -> None:
+        super().__init__(sections)
+        self.origin = origin
+
+
+def _config_args(config: ConfigLike) -> tuple[str, bool, str, str]:
+    """(text or path, is_text, source for messages, origin file or "")."""
+    if isinstance(config, _Rewritten):
+        return (json.dumps(config, indent=1), True,
+                f"{config.origin} (with aggregator=/attack= of confml.run)", config.origin)
     if isinstance(config, Mapping):
         # YAML is a superset of JSON; one key a line keeps error line numbers useful.
-        return json.dumps(config, indent=1), True, "<dict>"
+        return json.dumps(config, indent=1), True, "<dict>", ""
     if isinstance(config, (str, os.PathLike)):
-        return os.fspath(config), False, os.fspath(config)
+        return os.fspath(config), False, os.fspath(config), ""
     raise InvalidArgumentError(f"config must be a path or a dict, not {type(config).__name__}")
 
 
 def resolve_config(config: ConfigLike, overrides: Overrides = None) -> str:
     """Validates a config and returns it resolved (every default filled) as YAML text."""
-    text_or_path, is_text, source = _config_args(config)
-    return _confml._resolve_config(text_or_path, is_text, _override_list(overrides), source)
+    text_or_path, is_text, source, origin = _config_args(config)
+    return _confml._resolve_config(text_or_path, is_text, _override_list(overrides), source, origin)
 
 
 def _section_keys(section: str) -> set:
@@ -115,7 +132,7 @@ def _with_components(config: ConfigLike, components: Mapping[str, Any]) -> Confi
 
         resolve_config(config)  # a faulty file is reported with its own file:line
         with open(os.fspath(config), encoding="utf-8") as f:
-            cfg = yaml.safe_load(f)
+            cfg = _Rewritten(yaml.safe_load(f), os.fspath(config))
     else:
         raise InvalidArgumentError(f"config must be a path or a dict, not {type(config).__name__}")
     for section, obj in chosen.items():
@@ -144,8 +161,9 @@ def run(config: ConfigLike, overrides: Overrides = None, *, progress: str = "non
     keys (attack.malicious_fraction) are kept, overrides apply after.
     """
     config = _with_components(config, {"aggregator": aggregator, "attack": attack})
-    text_or_path, is_text, source = _config_args(config)
-    r = _confml._run(text_or_path, is_text, _override_list(overrides), source, progress, write_run_dir)
+    text_or_path, is_text, source, origin = _config_args(config)
+    r = _confml._run(text_or_path, is_text, _override_list(overrides), source, origin, progress,
+                     write_run_dir)
     prov = {}
     if r["run_dir"]:
         prov = _read_json(os.path.join(r["run_dir"], "provenance.json"))

@@ -67,7 +67,7 @@ def invert(attack: Union[AttackComponent, str], global_state: Any, update: Any, 
            model_params: Optional[Mapping[str, Any]] = None, num_samples: int = 1,
            local_epochs: int = 1, local_batch_size: int = 32, local_lr: float = 0.05,
            data_min: Optional[Sequence[float]] = None, data_max: Optional[Sequence[float]] = None,
-           seed: int = 0) -> dict:
+           labels: Optional[Sequence[int]] = None, seed: int = 0) -> dict:
     """Reconstructs the training samples behind one model update.
 
     Runs the C++ attacks::ReconstructFromUpdate with the attack's parameters
@@ -77,7 +77,9 @@ def invert(attack: Union[AttackComponent, str], global_state: Any, update: Any, 
     `global_state`, made by `local_epochs` of plain SGD with `local_lr` on
     `num_samples` samples in batches of `local_batch_size` (one step: the
     update is -lr times the gradient). data_min/data_max: the per-channel box
-    the reconstruction is clamped to (model input scale).
+    the reconstruction is clamped to (model input scale). labels: the samples'
+    true labels in training order, given exactly when the attack has
+    ``labels="known"``.
 
     Returns {"images": (num_samples, *sample_shape) float32, "labels": list,
     "loss": final matching loss, "restarts_run", "local_steps"}. The GIL is
@@ -96,6 +98,7 @@ def invert(attack: Union[AttackComponent, str], global_state: Any, update: Any, 
         int(local_batch_size), float(local_lr),
         None if data_min is None else np.asarray(data_min, dtype=np.float32).reshape(-1),
         None if data_max is None else np.asarray(data_max, dtype=np.float32).reshape(-1),
+        None if labels is None else np.asarray(labels, dtype=np.int64).reshape(-1),
         int(seed))
 
 

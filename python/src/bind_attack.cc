@@ -30,6 +30,7 @@
 #include "confml/attacks/attacks.h"
 #include "confml/attacks/inversion.h"
 #include "confml/core/attack.h"
+#include "confml/core/thread_scope.h"
 #include "errors.h"
 #include "py_util.h"
 
@@ -133,6 +134,7 @@ class PyAttack : public Attack {
       d["clients_admitted"] = m.clients_admitted;
       d["clients_refused"] = m.clients_refused;
       d["updates_rejected"] = m.updates_rejected;
+      d["clients_dropped"] = m.clients_dropped;
       f(d, ToNumpy(global));
     });
   }
@@ -327,7 +329,7 @@ py::dict Invert(const std::string& attack, const py::dict& kwargs, const std::st
                 int64_t num_classes, const py::object& global_state, const py::object& update,
                 int64_t num_samples, int64_t local_epochs, int64_t local_batch_size,
                 double local_lr, const py::object& data_min, const py::object& data_max,
-                uint64_t seed) {
+                const py::object& labels, uint64_t seed) {
   const ComponentSpec& spec = AttackSpecOf(attack);
   const std::string where = "attack '" + attack + "'";
   attacks::InversionOptions o;
@@ -367,10 +369,21 @@ py::dict Invert(const std::string& attack, const py::dict& kwargs, const std::st
   t.recipe.lr = local_lr;
   if (!data_min.is_none()) t.data_min = VectorFromPython<float>(data_min, "data_min");
   if (!data_max.is_none()) t.data_max = VectorFromPython<float>(data_max, "data_max");
+  const bool known = p->String("labels") == "known";
+  if (known != !labels.is_none()) {
+    ThrowStatus(
+        InvalidArgumentError("invert: " + where +
+                             (known ? " has labels='known' but no labels= were given"
+                                    : " takes labels= only with its parameter labels='known'")));
+  }
+  if (known) t.labels = VectorFromPython<int64_t>(labels, "labels");
   StatusOr<attacks::Reconstruction> r = InternalError("not run");
   {
     // Minutes at the papers' iteration counts: other Python threads go on.
     py::gil_scoped_release release;
+    // Outside the runner: at the caller's LibTorch thread count the result's
+    // last bits would follow torch.set_num_threads.
+    OneIntraOpThread one_thread;
     r = attacks::ReconstructFromUpdate(o, t, Seed(seed));
   }
   if (!r.ok()) ThrowStatus(r.status().WithContext("invert (" + attack + ")"));
@@ -443,7 +456,7 @@ void BindAttacks(py::module_& m) {
         py::arg("model_params"), py::arg("sample_shape"), py::arg("num_classes"),
         py::arg("global_state"), py::arg("update"), py::arg("num_samples"), py::arg("local_epochs"),
         py::arg("local_batch_size"), py::arg("local_lr"), py::arg("data_min"), py::arg("data_max"),
-        py::arg("seed"),
+        py::arg("labels"), py::arg("seed"),
         "One reconstruction by attacks::ReconstructFromUpdate; confml.attacks.invert wraps it.");
 }
 

@@ -49,21 +49,29 @@ experiments::ProgressMode ParseProgress(const std::string& s) {
   ThrowStatus(InvalidArgumentError("progress must be one of auto, bar, lines, none; got '" + s + "'"));
 }
 
+// `origin`: the file a rewritten text came from (confml.run's aggregator= and
+// attack=), or empty. The config then stands for that file, as `confml run
+// FILE` would load it: its folder anchors relative paths (matrix rows) and
+// provenance names it; `source` still names the rewrite in error messages.
 ExperimentConfig LoadConfig(const std::string& text_or_path, bool is_text,
-                            const std::vector<std::string>& overrides, const std::string& source) {
+                            const std::vector<std::string>& overrides, const std::string& source,
+                            const std::string& origin) {
   StatusOr<ExperimentConfig> config =
       is_text ? experiments::ParseExperimentConfig(text_or_path, overrides, source)
               : experiments::LoadExperimentConfig(text_or_path, overrides);
-  return Unwrap(std::move(config));
+  ExperimentConfig c = Unwrap(std::move(config));
+  if (!origin.empty()) c.source = origin;
+  return c;
 }
 
-py::dict Run(const std::string& text_or_path, bool is_text, const std::vector<std::string>& overrides,
-             const std::string& source, const std::string& progress, bool write_run_dir) {
-  ExperimentConfig config = LoadConfig(text_or_path, is_text, overrides, source);
+py::dict Run(const std::string& text_or_path, bool is_text,
+             const std::vector<std::string>& overrides, const std::string& source,
+             const std::string& origin, const std::string& progress, bool write_run_dir) {
+  ExperimentConfig config = LoadConfig(text_or_path, is_text, overrides, source, origin);
   experiments::RunOptions options;
   options.progress = ParseProgress(progress);
   options.write_run_dir = write_run_dir;
-  options.command_line = {"python", "confml.run", is_text ? source : text_or_path};
+  options.command_line = {"python", "confml.run", is_text ? config.source : text_or_path};
   for (const auto& o : overrides) options.command_line.push_back(o);
   StatusOr<experiments::RunResult> result = InternalError("not run");
   {
@@ -83,12 +91,13 @@ py::dict Run(const std::string& text_or_path, bool is_text, const std::vector<st
   d["config"] = config.ToYaml();
   // Federated rounds, as NumPy columns.
   const size_t n = r.rounds.size();
-  py::array_t<int64_t> round(n), admitted(n), refused(n);
+  py::array_t<int64_t> round(n), admitted(n), refused(n), dropped(n);
   py::array_t<double> train_loss(n), test_loss(n), test_acc(n), seconds(n);
   for (size_t i = 0; i < n; ++i) {
     round.mutable_at(i) = r.rounds[i].round;
     admitted.mutable_at(i) = r.rounds[i].clients_admitted;
     refused.mutable_at(i) = r.rounds[i].clients_refused;
+    dropped.mutable_at(i) = r.rounds[i].clients_dropped;
     train_loss.mutable_at(i) = r.rounds[i].mean_train_loss;
     test_loss.mutable_at(i) = r.rounds[i].test_loss;
     test_acc.mutable_at(i) = r.rounds[i].test_accuracy;
@@ -101,6 +110,7 @@ py::dict Run(const std::string& text_or_path, bool is_text, const std::vector<st
   rounds["test_accuracy"] = test_acc;
   rounds["clients_admitted"] = admitted;
   rounds["clients_refused"] = refused;
+  rounds["clients_dropped"] = dropped;
   rounds["seconds"] = seconds;
   d["rounds"] = rounds;
   d["final_state_hash"] = r.final_state_hash;
@@ -128,14 +138,15 @@ py::dict Run(const std::string& text_or_path, bool is_text, const std::vector<st
 
 void BindExperiments(py::module_& m) {
   m.def("_run", &Run, py::arg("text_or_path"), py::arg("is_text"), py::arg("overrides"),
-        py::arg("source"), py::arg("progress"), py::arg("write_run_dir"));
+        py::arg("source"), py::arg("origin"), py::arg("progress"), py::arg("write_run_dir"));
   m.def(
       "_resolve_config",
       [](const std::string& text_or_path, bool is_text, const std::vector<std::string>& overrides,
-         const std::string& source) {
-        return LoadConfig(text_or_path, is_text, overrides, source).ToYaml();
+         const std::string& source, const std::string& origin) {
+        return LoadConfig(text_or_path, is_text, overrides, source, origin).ToYaml();
       },
-      py::arg("text_or_path"), py::arg("is_text"), py::arg("overrides"), py::arg("source"));
+      py::arg("text_or_path"), py::arg("is_text"), py::arg("overrides"), py::arg("source"),
+      py::arg("origin"));
   m.def(
       "read_results",
       [](const std::string& path) {

@@ -12,6 +12,18 @@ def repo():
 
 
 @pytest.fixture
+def confml_cli():
+    """The `confml` command line of the build tree the imported module comes from."""
+    import confml as pkg
+
+    build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(pkg.__file__))))
+    path = os.path.join(build, "experiments", "confml")
+    if not os.access(path, os.X_OK):
+        pytest.skip(f"no confml executable at {path} (build the target `confml`)")
+    return path
+
+
+@pytest.fixture
 def synthetic_config(tmp_path):
     """A tiny synthetic-data experiment as a dict, writing under tmp_path."""
     return {

@@ -126,21 +126,14 @@ def test_schema_and_reference_list_every_key():
     assert {"mlp", "lenet5", "small_cnn", "resnet_small", "char_rnn"} <= {c["name"] for c in models["components"]}
 
 
-def _confml_binary():
-    import confml as pkg
-
-    build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(pkg.__file__))))
-    return os.path.join(build, "experiments", "confml")
-
-
-def test_cli_plot_writes_png(synthetic_config, tmp_path):
+def test_cli_plot_writes_png(synthetic_config, tmp_path, confml_cli):
     import subprocess
 
     r = confml.run(synthetic_config)
     out = tmp_path / "figs"
-    proc = subprocess.run([_confml_binary(), "plot", r.run_dir, str(out)], capture_output=True, text=True)
+    proc = subprocess.run([confml_cli, "plot", r.run_dir, str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     png = out / "curves.png"
     assert png.exists() and png.stat().st_size > 10_000
-    bad = subprocess.run([_confml_binary(), "plot", str(tmp_path / "nope")], capture_output=True, text=True)
+    bad = subprocess.run([confml_cli, "plot", str(tmp_path / "nope")], capture_output=True, text=True)
     assert bad.returncode == 2 and "does not exist" in bad.stderr

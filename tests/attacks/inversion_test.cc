@@ -302,6 +302,38 @@ TEST_F(InversionAttackTest, ReconstructionFromARandomUpdateIsNoBetterThanBlind) 
   EXPECT_LT(r->metrics.at("psnr"), r->blind_guess + 3.0);
 }
 
+// labels: known hands the attacker the victims' true labels (Geiping et al.'s
+// setting); DLG then matches with them instead of a soft label of its own.
+TEST_F(InversionAttackTest, KnownLabelsReachTheReconstruction) {
+  // Four victims of one image each: no matching of images to labels blurs
+  // the label score.
+  const Partition partition = OneImagePerClient(4, 20);
+  const double lr = 0.1;
+  std::map<std::string, double> label_accuracy;
+  for (const char* labels : {"joint", "known"}) {
+    StatusOr<AttackPtr> attack = CreateAttack(
+        "dlg",
+        {{"iterations", int64_t{0}}, {"max_victims", int64_t{4}}, {"labels", std::string(labels)}},
+        Env(partition, lr));
+    ASSERT_TRUE(attack.ok()) << attack.status();
+    RunRound(partition, *attack, lr, 3);
+    StatusOr<AttackReport> r = (*attack)->Report();
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->metrics.at("images"), 4.0);
+    label_accuracy[labels] = r->metrics.at("label_accuracy");
+    EXPECT_EQ((*attack)->config_text().find("labels=known") != std::string::npos,
+              std::string(labels) == "known");
+  }
+  EXPECT_EQ(label_accuracy["known"], 1.0);
+  EXPECT_LT(label_accuracy["joint"], 1.0);  // the soft labels' random start
+  AttackEnv env = Env(partition, lr);
+  EXPECT_EQ(
+      CreateAttack("inverting_gradients", {{"labels", std::string("joint")}}, env).status().code(),
+      StatusCode::kInvalidArgument);
+  EXPECT_EQ(CreateAttack("dlg", {{"labels", std::string("infer")}}, env).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST(InversionRegistryTest, SpecsDeclareTheParameters) {
   ASSERT_TRUE(RegisterInversionAttacks().ok());
   ASSERT_TRUE(RegisterInversionAttacks().ok());  // Idempotent.

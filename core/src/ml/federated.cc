@@ -37,12 +37,14 @@ Status CheckOptions(const FederatedOptions& o) {
   if (o.rounds < 1) return bad("rounds", o.rounds, ">= 1");
   if (o.clients_per_round < 1) return bad("clients_per_round", o.clients_per_round, ">= 1");
   if (o.local_epochs < 1) return bad("local_epochs", o.local_epochs, ">= 1");
+  if (o.local_steps < 0) return bad("local_steps", o.local_steps, ">= 0");
   if (o.local_batch_size < 1) return bad("local_batch_size", o.local_batch_size, ">= 1");
   if (o.workers < 1) return bad("workers", o.workers, ">= 1");
   if (o.workers > 256) return bad("workers", o.workers, "<= 256");
   if (o.eval_every < 0) return bad("eval_every", o.eval_every, ">= 0");
   if (o.eval_batch_size < 1) return bad("eval_batch_size", o.eval_batch_size, ">= 1");
   if (o.checkpoint_every < 1) return bad("checkpoint_every", o.checkpoint_every, ">= 1");
+  if (o.min_updates < 0) return bad("min_updates", o.min_updates, ">= 0");
   return OkStatus();
 }
 
@@ -111,12 +113,14 @@ Status TrainLocal(Model& model, const ClientData& data, const FederatedOptions& 
   torch::Tensor order_t = torch::from_blob(order.data(), {n}, torch::kInt64);
 
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t epoch = 1; epoch <= options.local_epochs; ++epoch) {
+  int64_t steps = 0;
+  auto capped = [&] { return options.local_steps > 0 && steps >= options.local_steps; };
+  for (int64_t epoch = 1; epoch <= options.local_epochs && !capped(); ++epoch) {
     std::vector<int64_t> perm =
         seed.Child("epoch", static_cast<uint64_t>(epoch)).MakeRng().Permutation(n);
     for (int64_t i = 0; i < n; ++i)
       order[static_cast<size_t>(i)] = indices[static_cast<size_t>(perm[static_cast<size_t>(i)])];
-    for (int64_t start = 0; start < n; start += bs) {
+    for (int64_t start = 0; start < n && !capped(); start += bs, ++steps) {
       const int64_t len = std::min(bs, n - start);
       torch::Tensor xb = x_buf.narrow(0, 0, len);
       torch::Tensor yb = y_buf.narrow(0, 0, len);
@@ -257,6 +261,11 @@ Status FederatedEngine::Init() {
   // Only a given start changes the hash, so older checkpoints still resume.
   if (!setup_.initial_state.empty()) {
     h.Bytes(setup_.initial_state.data(), setup_.initial_state.size() * sizeof(float));
+  }
+  // Likewise a step cap.
+  if (options_.local_steps > 0) {
+    h.Str("local_steps");
+    h.Num(options_.local_steps);
   }
   // Likewise a fixed participant (it changes who trains in every round).
   if (!options_.always_sampled.empty()) {
@@ -417,6 +426,7 @@ Status FederatedEngine::RunRound(int64_t round, RoundMetrics* m) {
                               " results for " + std::to_string(k) + " clients");
     }
     for (int64_t s = 0; trained.ok() && s < k; ++s) {
+      if (results[static_cast<size_t>(s)].missing) continue;
       if (results[static_cast<size_t>(s)].update.client_id != ctx[static_cast<size_t>(s)].client_id) {
         trained = InternalError("the client executor returned slot " + std::to_string(s) +
                                 " for client " +
@@ -428,23 +438,44 @@ Status FederatedEngine::RunRound(int64_t round, RoundMetrics* m) {
   }
   if (!trained.ok()) return trained.WithContext("round " + std::to_string(round));
 
-  std::vector<ClientUpdate> updates(static_cast<size_t>(k));
+  // A missing slot (its device dropped out) leaves here: no update hook, no
+  // host event and no aggregator sees it, so it is no vote (a zero delta
+  // would be one for median, Krum or trimmed mean). The present slots keep
+  // their ClientContext, slot index included.
+  std::vector<ClientContext> present;
+  std::vector<ClientUpdate> updates;
+  present.reserve(static_cast<size_t>(k));
+  updates.reserve(static_cast<size_t>(k));
   double loss_sum = 0.0;
   int64_t seen = 0;
   for (int64_t s = 0; s < k; ++s) {
     SlotResult& r = results[static_cast<size_t>(s)];
+    if (r.missing) {
+      ++m->clients_dropped;
+      continue;
+    }
     loss_sum += r.loss_sum;
     seen += r.samples_seen;
     m->train_seconds += r.train_seconds;
     for (auto& h : hooks_) h->OnClientUpdate(ctx[static_cast<size_t>(s)], global_, &r.update);
-    updates[static_cast<size_t>(s)] = std::move(r.update);
+    present.push_back(ctx[static_cast<size_t>(s)]);
+    updates.push_back(std::move(r.update));
   }
   results.clear();
+  if (static_cast<int64_t>(present.size()) < options_.min_updates) {
+    return UnavailableError(
+        "round " + std::to_string(round) + ": " + std::to_string(present.size()) + " of " +
+        std::to_string(k) + " admitted clients sent an update (" +
+        std::to_string(m->clients_dropped) + " dropped out), fewer than min_updates " +
+        std::to_string(options_.min_updates));
+  }
+  ctx = std::move(present);
+  const int64_t n_present = static_cast<int64_t>(ctx.size());
   for (auto& h : hooks_) h->OnRoundUpdates(ctx, global_, &updates);
 
   std::vector<ClientUpdate> admitted;
-  admitted.reserve(static_cast<size_t>(k));
-  for (int64_t s = 0; s < k; ++s) {
+  admitted.reserve(static_cast<size_t>(n_present));
+  for (int64_t s = 0; s < n_present; ++s) {
     ClientUpdate& u = updates[static_cast<size_t>(s)];
     const ClientContext& c = ctx[static_cast<size_t>(s)];
     u.client_id = c.client_id;  // A hook may not impersonate another client.

@@ -145,6 +145,9 @@ Status CheckTrainOptions(const TrainOptions& o) {
     return InvalidArgumentError("micro_batches must be >= 0, got " +
                                 std::to_string(o.micro_batches));
   }
+  if (o.max_steps < 0) {
+    return InvalidArgumentError("max_steps must be >= 0, got " + std::to_string(o.max_steps));
+  }
   return OkStatus();
 }
 
@@ -257,14 +260,17 @@ StatusOr<std::vector<EpochMetrics>> Trainer::Fit(Model& model, const Dataset& tr
     std::vector<MicroResult> results(static_cast<size_t>(micro));
     int64_t global_step = 0;
 
-    for (epoch = 1; epoch <= options_.epochs; ++epoch) {
+    auto limit_reached = [&] {
+      return options_.max_steps > 0 && global_step >= options_.max_steps;
+    };
+    for (epoch = 1; epoch <= options_.epochs && !limit_reached(); ++epoch) {
       std::vector<int64_t> perm =
           seed.Child("epoch", static_cast<uint64_t>(epoch)).MakeRng().Permutation(n);
       torch::Tensor perm_t = torch::from_blob(perm.data(), {n}, torch::kInt64);
       double loss_sum = 0.0;
-      int64_t correct = 0;
+      int64_t correct = 0, seen = 0;
       const auto t0 = std::chrono::steady_clock::now();
-      for (step = 1; step <= steps; ++step, ++global_step) {
+      for (step = 1; step <= steps && !limit_reached(); ++step, ++global_step) {
         const int64_t start = (step - 1) * bs;
         const int64_t len = std::min(bs, n - start);
         const int64_t parts = std::min(micro, len);
@@ -356,13 +362,15 @@ StatusOr<std::vector<EpochMetrics>> Trainer::Fit(Model& model, const Dataset& tr
           loss_sum += results[static_cast<size_t>(k)].loss_sum;
           correct += results[static_cast<size_t>(k)].correct;
         }
+        seen += len;
         if (on_step) on_step(step, steps);
       }
       EpochMetrics m;
       m.epoch = epoch;
       m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      m.train_loss = loss_sum / static_cast<double>(n);
-      m.train_accuracy = static_cast<double>(correct) / static_cast<double>(n);
+      // Over the samples this epoch saw: fewer than n when max_steps cut it.
+      m.train_loss = loss_sum / static_cast<double>(seen);
+      m.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
       m.test_loss = kNaN;
       m.test_accuracy = kNaN;
       if (test != nullptr) {

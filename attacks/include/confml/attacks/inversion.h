@@ -102,6 +102,7 @@ struct LocalRecipe {
   int64_t epochs = 1;
   int64_t batch_size = 32;
   double lr = 0.05;
+  int64_t max_steps = 0;  // Steps cap across epochs (federated.local_steps); 0: none.
 };
 
 struct InversionTarget {
@@ -120,9 +121,13 @@ struct InversionTarget {
   // 0 and 1). With InversionOptions::normalized_coordinates, Inverting
   // Gradients starts from N(0, 1) and steps in these coordinates.
   std::vector<float> data_mean, data_std;
-  // Inverting Gradients only: the samples' labels in training order, when the
-  // attacker knows them (Geiping et al.'s experiments assume known labels).
-  // Empty (default): inferred from the update by the iDLG rule (InferLabels).
+  // The samples' labels in training order, when the attacker knows them
+  // (Geiping et al.'s experiments assume known labels); every method then
+  // matches with these fixed labels (DLG optimises no soft label). For a
+  // multi-step update of several samples, restart r > 0 tries the r-th order
+  // after this one (the device's shuffle is secret). Empty (default):
+  // inferred from the update by the iDLG rule (InferLabels), or for DLG
+  // optimised jointly with the image.
   std::vector<int64_t> labels;
 };
 

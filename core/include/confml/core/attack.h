@@ -58,6 +58,7 @@ struct AttackEnv {
   std::set<int64_t> malicious_clients;
   // The federation's local-training recipe (what honest devices do).
   int64_t local_epochs = 1;
+  int64_t local_steps = 0;  // Minibatch steps cap per round; 0: none.
   int64_t local_batch_size = 32;
   std::string optimizer = "sgd";
   double learning_rate = 0.05;

@@ -14,7 +14,8 @@
 // A round r (1-based): sample `clients_per_round` distinct clients with
 // Seed root.Child("fl").Child("round", r).Child("sample"); every sampled
 // client loads the global state into a worker's model replica, trains
-// `local_epochs` on its partition with a fresh optimizer and the randomness of
+// `local_epochs` (stopping after `local_steps` minibatch steps when that is
+// set) on its partition with a fresh optimizer and the randomness of
 // root.Child("fl").Child("round", r).Child("client", id), and sends its delta;
 // the runtime admits updates (hooks), aggregates them in ascending client
 // order through the Aggregator and adds the result to the global state; then
@@ -58,6 +59,10 @@ struct FederatedOptions {
   int64_t rounds = 10;             // >= 1.
   int64_t clients_per_round = 10;  // In [1, number of clients].
   int64_t local_epochs = 1;        // >= 1.
+  // >= 0. N >= 1: a client stops after N minibatch steps, counted across its
+  // epochs (so local_epochs must cover them; e.g. 1 step per round is
+  // FedSGD-like training, as Fang et al.'s attacked gradients). 0: no cap.
+  int64_t local_steps = 0;
   int64_t local_batch_size = 32;   // >= 1.
   OptimizerOptions optimizer;      // A fresh optimizer per client and round.
   int64_t workers = 1;             // Threads training clients, each with its own replica. >= 1.
@@ -81,6 +86,12 @@ struct FederatedOptions {
   // clients with the round's sample seed. Empty (the default): uniform
   // sampling of all slots, exactly as without this field.
   std::vector<int64_t> always_sampled;
+  // A round fails (Unavailable, naming the round and the counts) when fewer
+  // than this many admitted clients' updates came back; only an executor
+  // that reports missing slots (dropouts) can make it bite. 0 (the default):
+  // no minimum, so a round where every update is missing leaves the global
+  // model unchanged, as one where attestation refused every client. >= 0.
+  int64_t min_updates = 0;
 };
 
 // One client's local training as it comes back to the runtime.
@@ -89,6 +100,11 @@ struct ClientTrainResult {
   double loss_sum = 0.0;      // Sum over local steps of (batch loss * batch size).
   int64_t samples_seen = 0;   // Samples over all local steps.
   double train_seconds = 0.0;
+  // Set by an executor whose device dropped out (its data is its own, so no
+  // one else can train the slot): the engine then ignores every other field,
+  // shows the slot to no update hook and to no aggregator, and counts it in
+  // RoundMetrics::clients_dropped.
+  bool missing = false;
 };
 
 // Trains `clients` on this process's worker pool from `global` (the round's
@@ -116,7 +132,10 @@ class ClientExecutor {
   virtual bool coordinator() const = 0;
   // Coordinator: trains the round's participating `clients` (slot order) from
   // `global` and fills (*results)[i] for clients[i]. `work[i]` is clients[i]'s
-  // partition size, for balancing. `local` trains any subset here.
+  // partition size, for balancing. `local` trains any subset here. A client
+  // that cannot be trained (its device dropped out) is marked
+  // (*results)[i].missing rather than failing the round; the engine decides
+  // whether enough updates remain (FederatedOptions::min_updates).
   virtual Status TrainRound(const std::vector<ClientContext>& clients,
                             const std::vector<int64_t>& work, const std::vector<float>& global,
                             const LocalTrainFn& local, std::vector<ClientTrainResult>* results) = 0;

@@ -10,10 +10,12 @@
 //   magic "CONFMLFL" (8 bytes) | version u32 | payload size u64 | payload |
 //   FNV-1a 64 of the payload u64
 // payload: config_hash u64, seed u64, round i64, global (u64 count, floats),
-//   metrics (u64 count, each 6 i64 + 5 f64 in RoundMetrics order: round,
-//   clients_sampled, clients_admitted, clients_refused, bytes_down, bytes_up,
-//   test_accuracy, test_loss, mean_train_loss, seconds, train_seconds),
+//   metrics (u64 count, each 7 i64 + 5 f64 + 1 i64: round,
+//   clients_sampled, clients_admitted, clients_refused, updates_rejected,
+//   bytes_down, bytes_up, test_accuracy, test_loss, mean_train_loss, seconds,
+//   train_seconds, clients_dropped),
 //   aggregator state (u64 count, bytes).
+// Version 2 files (no clients_dropped) are still read, with 0 dropouts.
 // A file that is not a checkpoint, truncated or altered is DataLoss; an
 // unknown version is FailedPrecondition.
 #pragma once
@@ -28,7 +30,7 @@
 namespace confml {
 
 inline constexpr char kFlCheckpointMagic[8] = {'C', 'O', 'N', 'F', 'M', 'L', 'F', 'L'};
-inline constexpr uint32_t kFlCheckpointVersion = 2;
+inline constexpr uint32_t kFlCheckpointVersion = 3;
 
 struct FlCheckpoint {
   uint64_t config_hash = 0;  // Of everything that shapes the trajectory (FederatedEngine).

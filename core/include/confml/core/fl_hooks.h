@@ -39,6 +39,9 @@ struct RoundMetrics {
   int64_t clients_admitted = 0;  // Updates the runtime accepted.
   int64_t clients_refused = 0;   // Refused by attestation (either direction).
   int64_t updates_rejected = 0;  // Admitted but rejected by the aggregator (e.g. non-finite).
+  // Admitted but its device dropped out before its update came back (the
+  // executor reported the slot missing): no update, no vote, no bytes up.
+  int64_t clients_dropped = 0;
   int64_t bytes_down = 0;      // Global state sent to the sampled clients.
   int64_t bytes_up = 0;        // Updates sent back by the admitted clients.
   double seconds = 0.0;        // Wall time of the round, evaluation included.

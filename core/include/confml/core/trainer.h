@@ -66,6 +66,10 @@ struct TrainOptions {
   // the plain loop: one forward/backward per batch at the caller's LibTorch
   // thread count, whose last bits depend on that count.
   int64_t micro_batches = kDefaultMicroBatches;
+  // Stop after this many optimizer steps in all (>= 0), counted across
+  // epochs; the epoch it stops in ends early and is the last one reported
+  // (its train metrics over the samples it saw). 0: no limit, `epochs` only.
+  int64_t max_steps = 0;
   // Builds a model of the same architecture as the one trained (its weights
   // are overwritten). Needed to compute micro-batches on more than one
   // thread; without it they run one after another on one thread.

@@ -91,6 +91,7 @@ struct RoundRecord {
   int64_t clients_admitted = 0;
   int64_t clients_refused = 0;
   double seconds = 0.0;
+  int64_t clients_dropped = 0;  // Admitted, but the device dropped out before its update came.
 };
 
 struct RunResult {
