@@ -12,7 +12,6 @@
 
 #include "confml/attacks/inversion.h"
 #include "confml/core/model.h"
-#include "confml/core/thread_scope.h"
 
 namespace confml::attacks {
 namespace {
@@ -87,7 +86,7 @@ class InversionAttack : public Attack {
     Capture(event.client_id, PartitionSize(event.client_id), it->second, *event.payload);
   }
 
-  StatusOr<AttackReport> Report() override;
+  StatusOr<AttackReport> ComputeReport() override;
 
  private:
   int64_t PartitionSize(int64_t client) const {
@@ -186,11 +185,7 @@ void MatchGreedy(const std::vector<std::vector<float>>& recs, const std::vector<
   }
 }
 
-StatusOr<AttackReport> InversionAttack::Report() {
-  // Report() is also called directly through the C++ API, outside the
-  // runner's one-thread scope: the attack models it trains and evaluates
-  // must not follow the caller's LibTorch thread count.
-  OneIntraOpThread one_thread;
+StatusOr<AttackReport> InversionAttack::ComputeReport() {
   const Dataset& train = *env_.train;
   const std::vector<int64_t>& shape = train.sample_shape;
   const int64_t numel = train.sample_numel();

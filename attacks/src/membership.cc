@@ -12,7 +12,6 @@
 #include "confml/attacks/membership.h"
 #include "confml/core/attack.h"
 #include "confml/core/model.h"
-#include "confml/core/thread_scope.h"
 #include "confml/core/trainer.h"
 
 namespace confml::attacks {
@@ -160,11 +159,7 @@ class MembershipAttack : public Attack {
     }
   }
 
-  StatusOr<AttackReport> Report() override {
-    // Report() is also called directly through the C++ API, outside the
-    // runner's one-thread scope: the attack models it trains and evaluates
-    // must not follow the caller's LibTorch thread count.
-    OneIntraOpThread one_thread;
+  StatusOr<AttackReport> ComputeReport() override {
     AttackReport r;
     r.attack = name_;
     r.success_metric = "auc";

@@ -17,7 +17,6 @@
 #include "confml/attacks/poisoning.h"
 #include "confml/core/attack.h"
 #include "confml/core/model.h"
-#include "confml/core/thread_scope.h"
 #include "confml/core/trainer.h"
 
 namespace confml::attacks {
@@ -73,11 +72,7 @@ class PoisoningAttack : public Attack {
     AfterRound(m, global);
   }
 
-  StatusOr<AttackReport> Report() override {
-    // Report() is also called directly through the C++ API, outside the
-    // runner's one-thread scope: the attack models it trains and evaluates
-    // must not follow the caller's LibTorch thread count.
-    OneIntraOpThread one_thread;
+  StatusOr<AttackReport> ComputeReport() override {
     AttackReport r;
     r.attack = name_;
     r.success_metric = "test_error";

@@ -16,7 +16,6 @@
 #include "confml/attacks/membership.h"  // ComputeRoc
 #include "confml/core/attack.h"
 #include "confml/core/model.h"
-#include "confml/core/thread_scope.h"
 #include "confml/core/trainer.h"
 
 namespace confml::attacks {
@@ -90,11 +89,7 @@ class PropertyInference : public Attack {
     if (c.client_id == attacker_) own_update_ = update->values;
   }
 
-  StatusOr<AttackReport> Report() override {
-    // Report() is also called directly through the C++ API, outside the
-    // runner's one-thread scope: the attack models it trains and evaluates
-    // must not follow the caller's LibTorch thread count.
-    OneIntraOpThread one_thread;
+  StatusOr<AttackReport> ComputeReport() override {
     CONFML_RETURN_IF_ERROR(status_);
     AttackReport r;
     r.attack = kName;

@@ -124,7 +124,7 @@ class DelayedAttack : public Attack {
     return inner_->config_text() + " start_round=" + std::to_string(start_);
   }
   bool honest_code() const override { return inner_->honest_code(); }
-  StatusOr<AttackReport> Report() override { return inner_->Report(); }
+  StatusOr<AttackReport> ComputeReport() override { return inner_->Report(); }
 
   ClientData ClientTrainingData(const ClientContext& c, ClientData honest) override {
     return c.round >= start_ ? inner_->ClientTrainingData(c, std::move(honest)) : honest;

@@ -30,7 +30,6 @@
 #include "confml/attacks/attacks.h"
 #include "confml/attacks/inversion.h"
 #include "confml/core/attack.h"
-#include "confml/core/thread_scope.h"
 #include "errors.h"
 #include "py_util.h"
 
@@ -139,7 +138,7 @@ class PyAttack : public Attack {
     });
   }
 
-  StatusOr<AttackReport> Report() override {
+  StatusOr<AttackReport> ComputeReport() override {
     py::gil_scoped_acquire gil;
     const std::string who = "python attack '" + name() + "'";
     if (!hook_error_.ok()) return hook_error_;
@@ -381,9 +380,6 @@ py::dict Invert(const std::string& attack, const py::dict& kwargs, const std::st
   {
     // Minutes at the papers' iteration counts: other Python threads go on.
     py::gil_scoped_release release;
-    // Outside the runner: at the caller's LibTorch thread count the result's
-    // last bits would follow torch.set_num_threads.
-    OneIntraOpThread one_thread;
     r = attacks::ReconstructFromUpdate(o, t, Seed(seed));
   }
   if (!r.ok()) ThrowStatus(r.status().WithContext("invert (" + attack + ")"));

@@ -1,6 +1,8 @@
 """Attack work called from Python outside confml.run gives the same bits at
 any LibTorch thread count (torch.set_num_threads acts on the same LibTorch
-confml links): confml.attacks.invert runs at one intra-op thread."""
+confml links): attacks::ReconstructFromUpdate, behind confml.attacks.invert,
+runs every tensor computation at one intra-op thread itself (the binding adds
+no scope of its own), so this fails if any of it escapes that."""
 import os
 
 import numpy as np

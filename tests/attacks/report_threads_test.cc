@@ -1,9 +1,9 @@
 // Attack::Report() called directly through the C++ API (outside the runner,
 // which holds its thread at one LibTorch intra-op thread) gives the same bits
-// at the caller's 1 and 2 threads: each built-in Report() takes
-// OneIntraOpThread itself. Without it the MLP's first layer (an OpenBLAS
-// sgemm over 784 inputs) sums in per-thread pieces at 2 threads and the
-// continuous metrics (mean member score) drift in their last bits.
+// at the caller's 1 and 2 threads: Attack::Report() runs every attack's
+// ComputeReport() inside OneIntraOpThread. Without it the MLP's first layer
+// (an OpenBLAS sgemm over 784 inputs) sums in per-thread pieces at 2 threads
+// and the continuous metrics (mean member score) drift in their last bits.
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 

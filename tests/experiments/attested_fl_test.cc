@@ -47,7 +47,7 @@ class Observer : public Attack {
       ++Observed().ciphertext;
     }
   }
-  StatusOr<AttackReport> Report() override {
+  StatusOr<AttackReport> ComputeReport() override {
     AttackReport r;
     r.attack = name();
     r.success_metric = "seen";

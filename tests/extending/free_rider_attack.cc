@@ -45,7 +45,7 @@ class FreeRider : public Attack {
     if (!std::isnan(m.test_accuracy)) last_accuracy_ = m.test_accuracy;
   }
 
-  StatusOr<AttackReport> Report() override {
+  StatusOr<AttackReport> ComputeReport() override {
     AttackReport r;
     r.attack = name();
     r.success_metric = "free_rides";

@@ -33,6 +33,7 @@
 #include "confml/core/registry.h"
 #include "confml/core/seed.h"
 #include "confml/core/status.h"
+#include "confml/core/thread_scope.h"
 
 namespace confml {
 
@@ -104,8 +105,18 @@ class Attack : public FederatedHooks {
   // admits it. False (default): the module is code in its role's Program.
   virtual bool honest_code() const { return false; }
   // Runs whatever remains (e.g. the optimisation on the captured gradients)
-  // and scores the attack. Called once, after the run.
-  virtual StatusOr<AttackReport> Report() = 0;
+  // and scores the attack. Called once, after the run. ComputeReport() runs
+  // at one LibTorch intra-op thread (thread_scope.h; defined in
+  // confml::core_ml) whoever calls, so a call through the C++ API or Python
+  // gives the runner's numbers at any thread count.
+  StatusOr<AttackReport> Report() {
+    OneIntraOpThread one_thread;
+    return ComputeReport();
+  }
+
+ protected:
+  // What Report() computes; an attack implements this.
+  virtual StatusOr<AttackReport> ComputeReport() = 0;
 };
 using AttackPtr = std::shared_ptr<Attack>;
 
