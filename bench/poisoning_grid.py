@@ -10,7 +10,7 @@ Each cell is one ordinary `confml run`; its numbers come only from that run.
 Prints a Markdown table of test error (mean +- standard deviation over the
 seeds) and writes grid.csv and grid.md in --out.
 
-  /usr/bin/python3 bench/poisoning_grid.py --confml build/h3/experiments/confml \\
+  /usr/bin/python3 bench/poisoning_grid.py --confml build/release/experiments/confml \\
       --out /tmp/poison_grid --train-limit 6000 --test-limit 2000
 
 --eval-rounds 10,30 runs each cell 30 rounds and tabulates the error after 10

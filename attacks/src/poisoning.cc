@@ -174,6 +174,9 @@ class DataPoisoningAttack : public PoisoningAttack {
       }
       PoisonedShard s;
       s.data = env_.train->Subset((*env_.partition)[static_cast<size_t>(id)]);
+      // One device's shard, which the poison below grows: owners would no
+      // longer match the samples.
+      s.data.owner.clear();
       s.honest_size = s.data.size();
       CONFML_RETURN_IF_ERROR(poison(id, &s));
       s.indices.resize(static_cast<size_t>(s.data.size()));
@@ -323,7 +326,10 @@ class Backdoor : public DataPoisoningAttack {
                                   std::to_string(batch_size_) +
                                   ") so that every batch also holds clean inputs");
     }
-    gamma_ = scale_ > 0 ? scale_ : static_cast<double>(env_.clients_per_round) / server_lr_;
+    // The runtime's step is public protocol; server_lr > 0 is the attacker's
+    // own guess of it instead.
+    const double eta = server_lr_ > 0 ? server_lr_ : env_.server_lr;
+    gamma_ = scale_ > 0 ? scale_ : static_cast<double>(env_.clients_per_round) / eta;
     // The trigger uses the brightest value of the data (1 for raw images,
     // the normalised maximum otherwise).
     for (float v : env_.train->features) trigger_value_ = std::max(trigger_value_, v);
@@ -971,7 +977,8 @@ Status RegisterPoisoningAttacks() {
         [](const ParamSet& p, const AttackEnv& env) {
           return Built(std::make_shared<TargetedInjection>(p, env));
         });
-    add({"attack", "backdoor",
+    add({"attack",
+         "backdoor",
          "Backdoor with a pixel-pattern trigger and model replacement (Bagdasaryan et al., "
          "AISTATS 2020). With model_replacement and attacker_epochs > 0 the attacker trains its "
          "backdoored model with its own recipe (train-and-scale); otherwise the honest local "
@@ -982,12 +989,19 @@ Status RegisterPoisoningAttacks() {
                         "code (data poisoning, or attacker_epochs = 0).")
               .GreaterThan(0.0)
               .AtMost(0.95),
-          Param::Int("trigger_size", 4, "Side of the checkerboard trigger in pixels (features for flat data).")
+          Param::Int("trigger_size", 4,
+                     "Side of the checkerboard trigger in pixels (features for flat data).")
               .AtLeast(1),
-          Param::Bool("model_replacement", true, "Scale the update by gamma (crafted-update code)."),
-          Param::Double("scale", 0.0, "gamma; 0 uses n / server_lr with n = clients per round.").AtLeast(0.0),
-          Param::Double("server_lr", 1.0, "The runtime's global learning rate eta.").GreaterThan(0.0),
-          Param::IntList("attack_rounds", {}, "Rounds in which the attack acts; empty: every round.")
+          Param::Bool("model_replacement", true,
+                      "Scale the update by gamma (crafted-update code)."),
+          Param::Double("scale", 0.0, "gamma; 0 uses n / server_lr with n = clients per round.")
+              .AtLeast(0.0),
+          Param::Double("server_lr", 0.0,
+                        "The runtime's global learning rate eta as the attacker assumes it; 0: "
+                        "the federation's federated.server_lr.")
+              .AtLeast(0.0),
+          Param::IntList("attack_rounds", {},
+                         "Rounds in which the attack acts; empty: every round.")
               .AtLeast(1),
           Param::Int("local_passes", 1,
                      "Passes over the poisoned data per local epoch of the honest training code "
@@ -997,9 +1011,11 @@ Status RegisterPoisoningAttacks() {
                      "With model_replacement: epochs of the attacker's own training of L (the "
                      "paper's attacker trains 6 local epochs); 0 uses the honest training code.")
               .AtLeast(0),
-          Param::Double("attacker_lr", 0.05, "Initial learning rate of the attacker's SGD (paper: 0.05).")
+          Param::Double("attacker_lr", 0.05,
+                        "Initial learning rate of the attacker's SGD (paper: 0.05).")
               .GreaterThan(0.0),
-          Param::Double("attacker_momentum", 0.9, "Momentum of the attacker's SGD (released code: 0.9).")
+          Param::Double("attacker_momentum", 0.9,
+                        "Momentum of the attacker's SGD (released code: 0.9).")
               .AtLeast(0.0)
               .AtMost(0.999),
           Param::Double("attacker_weight_decay", 5e-4,
@@ -1012,7 +1028,8 @@ Status RegisterPoisoningAttacks() {
               .AtLeast(0.0)
               .AtMost(1.0),
           Param::Double("lr_decay", 0.1, "Factor of each step decay.").GreaterThan(0.0).AtMost(1.0),
-          Param::Int("attacker_batch_size", 64, "Batch size of the attacker's training (paper: 64).")
+          Param::Int("attacker_batch_size", 64,
+                     "Batch size of the attacker's training (paper: 64).")
               .AtLeast(2),
           Param::Int("poison_per_batch", 20,
                      "Triggered inputs in every batch of the attacker's training, the rest clean "
@@ -1022,10 +1039,11 @@ Status RegisterPoisoningAttacks() {
                         "Stop the attacker's training early once its loss on its own triggered "
                         "inputs is at most this (the backdoor is learnt); 0 never stops early.")
               .AtLeast(0.0),
-          Param::Double("alpha", 1.0,
-                        "Constrain-and-scale: the attacker minimises alpha CE + (1 - alpha) ||L - G||_2 "
-                        "(the distance term keeps L near the global model); 1 is train-and-scale, "
-                        "the released code's default.")
+          Param::Double(
+              "alpha", 1.0,
+              "Constrain-and-scale: the attacker minimises alpha CE + (1 - alpha) ||L - G||_2 "
+              "(the distance term keeps L near the global model); 1 is train-and-scale, "
+              "the released code's default.")
               .GreaterThan(0.0)
               .AtMost(1.0),
           Param::Int("global_clean_inputs", 0,

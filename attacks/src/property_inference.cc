@@ -15,6 +15,7 @@
 
 #include "confml/attacks/membership.h"  // ComputeRoc
 #include "confml/core/attack.h"
+#include "confml/core/federated.h"
 #include "confml/core/model.h"
 #include "confml/core/trainer.h"
 
@@ -204,15 +205,18 @@ class PropertyInference : public Attack {
       idx.push_back(aux_without_[static_cast<size_t>(k)]);
     }
     rng.Shuffle(idx);
-    Dataset data = aux_->Subset(idx);
     CONFML_RETURN_IF_ERROR(LoadFlatState(model, start));
-    TrainOptions topt;
-    topt.epochs = env_.local_epochs;
-    topt.max_steps = env_.local_steps;
-    topt.batch_size = env_.local_batch_size;
-    topt.optimizer.name = env_.optimizer;
-    topt.optimizer.lr = env_.learning_rate;
-    CONFML_RETURN_IF_ERROR(Trainer(topt).Fit(model, data, nullptr, seed.Child("train")).status());
+    // The device's own loop (FederatedEngine's clients run it), with the
+    // recipe the attacker knows: one micro-batch per batch, as a device.
+    FederatedOptions device;
+    device.local_epochs = env_.local_epochs;
+    device.local_steps = env_.local_steps;
+    device.local_batch_size = env_.local_batch_size;
+    device.optimizer.name = env_.optimizer;
+    device.optimizer.lr = env_.learning_rate;
+    CONFML_RETURN_IF_ERROR(Trainer(ClientTrainOptions(device))
+                               .FitSubset(model, *aux_, idx, seed.Child("train"))
+                               .status());
     std::vector<float> delta = FlatState(model);
     for (size_t i = 0; i < delta.size(); ++i) delta[i] -= start[i];
     return Features(delta);
@@ -285,7 +289,13 @@ class PropertyInference : public Attack {
       y->push_back(positive ? 1.0f : 0.0f);
     }
     std::vector<float> obs(d);
-    for (size_t i = 0; i < d; ++i) obs[i] = static_cast<float>(k) * o.observed[i] - o.own[i];
+    // Consecutive global models differ by server_lr times the aggregate; the
+    // own update is removed from the aggregate itself. Dividing only when the
+    // step is not 1 keeps FedAvg runs bitwise.
+    const float k_eta = env_.server_lr == 1.0
+                            ? static_cast<float>(k)
+                            : static_cast<float>(static_cast<double>(k) / env_.server_lr);
+    for (size_t i = 0; i < d; ++i) obs[i] = k_eta * o.observed[i] - o.own[i];
     unit(obs);
     std::vector<double> mean(d, 0.0), sd(d, 0.0);
     for (const auto& row : rows) {

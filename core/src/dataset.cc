@@ -23,11 +23,13 @@ Dataset Dataset::Subset(const std::vector<int64_t>& indices) const {
   const int64_t numel = sample_numel();
   out.features.resize(indices.size() * static_cast<size_t>(numel));
   out.labels.resize(indices.size());
+  if (!owner.empty()) out.owner.resize(indices.size());
   for (size_t i = 0; i < indices.size(); ++i) {
     const int64_t src = indices[i];
     std::copy(features.begin() + src * numel, features.begin() + (src + 1) * numel,
               out.features.begin() + static_cast<int64_t>(i) * numel);
     out.labels[i] = labels[src];
+    if (!owner.empty()) out.owner[i] = owner[src];
   }
   return out;
 }
@@ -59,6 +61,18 @@ Status Dataset::Validate() const {
       return InvalidArgumentError(what + ": label " + std::to_string(labels[i]) + " of sample " +
                                   std::to_string(i) + " is outside [0, " +
                                   std::to_string(num_classes) + ")");
+    }
+  }
+  if (!owner.empty()) {
+    if (owner.size() != labels.size()) {
+      return InvalidArgumentError(what + ": " + std::to_string(owner.size()) + " owners for " +
+                                  std::to_string(labels.size()) + " samples");
+    }
+    for (size_t i = 0; i < owner.size(); ++i) {
+      if (owner[i] < 0) {
+        return InvalidArgumentError(what + ": owner " + std::to_string(owner[i]) + " of sample " +
+                                    std::to_string(i) + " is negative");
+      }
     }
   }
   return OkStatus();

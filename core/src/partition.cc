@@ -1,7 +1,8 @@
 // Federated partitioners: IID, Dirichlet label skew (Hsu et al. 2019),
-// label-sorted shards (McMahan et al. 2017) and Fang et al.'s groups (2020). Each client's indices are
-// returned in ascending order, so that a client's dataset does not depend on
-// how the partitioner happened to visit it.
+// label-sorted shards (McMahan et al. 2017), Fang et al.'s groups (2020) and
+// the data's own owners. Each client's indices are returned in ascending
+// order, so that a client's dataset does not depend on how the partitioner
+// happened to visit it.
 #include "confml/core/partition.h"
 
 #include <algorithm>
@@ -210,6 +211,40 @@ StatusOr<Partition> PartitionFang(const std::vector<int64_t>& labels, int64_t nu
     }
     const auto member = static_cast<int64_t>(rng.UniformInt(static_cast<uint64_t>(group_size)));
     out[group * group_size + member].push_back(static_cast<int64_t>(i));
+  }
+  return out;  // Filled in ascending sample order.
+}
+
+StatusOr<Partition> PartitionOwned(const std::vector<int32_t>& owner, int64_t num_clients) {
+  if (owner.empty()) {
+    return InvalidArgumentError(
+        "partition owned needs a dataset whose samples have owners, e.g. device_words");
+  }
+  if (num_clients < 1) {
+    return InvalidArgumentError("owned partition: num_clients must be >= 1, got " +
+                                std::to_string(num_clients));
+  }
+  const int64_t owners = 1 + *std::max_element(owner.begin(), owner.end());
+  if (owners > num_clients) {
+    return InvalidArgumentError("owned partition: num_clients is " + std::to_string(num_clients) +
+                                " but the samples have " + std::to_string(owners) +
+                                " owners; client i is device i");
+  }
+  Partition out(static_cast<size_t>(num_clients));
+  for (size_t i = 0; i < owner.size(); ++i) {
+    if (owner[i] < 0) {
+      return InvalidArgumentError("owned partition: sample " + std::to_string(i) +
+                                  " has the negative owner " + std::to_string(owner[i]));
+    }
+    out[static_cast<size_t>(owner[i])].push_back(static_cast<int64_t>(i));
+  }
+  for (int64_t c = 0; c < num_clients; ++c) {
+    if (out[static_cast<size_t>(c)].empty()) {
+      return InvalidArgumentError("owned partition: num_clients is " + std::to_string(num_clients) +
+                                  " but client " + std::to_string(c) +
+                                  " owns no sample of the training set (" + std::to_string(owners) +
+                                  " owners; client i is device i)");
+    }
   }
   return out;  // Filled in ascending sample order.
 }

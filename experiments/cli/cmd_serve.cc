@@ -1,7 +1,8 @@
 // confml serve verifier|runtime|model-provider [...] and confml device [...]:
 // the Islet roles as separate processes over gRPC with attested TLS
-// (net/; built with -DCONFML_WITH_GRPC=ON), for the fl_words flow scenario
-// and for any federated experiment config. See docs/scaleout.md.
+// (net/; built with -DCONFML_WITH_GRPC=ON), for any federated experiment
+// config (the word scenario: experiments/islet/fl_words_federated.yaml).
+// See docs/scaleout.md.
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -24,18 +25,17 @@ constexpr char kServeUsage[] =
     "       confml serve runtime --config CONFIG --verifier ADDR --verifier-cert FILE [--listen "
     "ADDR]\n"
     "             [--devices N] [--round-timeout S] [--max-retries R] [--results F.json]\n"
-    "             [--join-timeout S --model-timeout S (federated)]\n"
-    "             [--max-message-bytes B] [--linger S] [--pause-before-round R]\n"
-    "             [--min-clients K --checkpoint FILE (fl_words) | --resume RUN_DIR (federated)] "
-    "[common]\n"
+    "             [--join-timeout S] [--model-timeout S] [--resume RUN_DIR]\n"
+    "             [--max-message-bytes B] [--linger S] [--pause-before-round R] [common]\n"
     "       confml serve model-provider --config CONFIG --verifier ADDR --verifier-cert FILE\n"
     "             --runtime ADDR [--chunk-bytes B] [--connect-timeout S] [common]\n"
     "       confml device --config CONFIG --runtime ADDR --verifier ADDR --verifier-cert FILE\n"
-    "             --index I --of N [--words w1,w2 (fl_words)] [--chunk-bytes B] "
-    "[--connect-timeout S] [--reconnect S] [common]\n"
-    "CONFIG: the Islet flow scenario fl_words, or any experiment of kind federated (the runtime\n"
-    "        runs it as `confml run` does, from the initial model the model-provider\n"
-    "        delivers; device I of N trains the clients with id % N == I)\n"
+    "             --index I --of N [--chunk-bytes B] [--connect-timeout S] [--reconnect S] "
+    "[common]\n"
+    "CONFIG: an experiment of kind federated (the runtime runs it as `confml run` does, from\n"
+    "        the initial model the model-provider delivers; device I of N trains the clients\n"
+    "        with id % N == I; with partition owned, N is num_clients and device I trains\n"
+    "        client I only). The Islet word scenario: experiments/islet/fl_words_federated.yaml\n"
     "common: --name NAME  --log FILE  --ready-file FILE (servers: gets host:port)\n"
     "        --set SECTION.KEY=VALUE (config override, as `confml run`'s; give every process "
     "the same)\n"
@@ -80,18 +80,6 @@ bool ToInt(std::string_view v, int64_t* out) {
   std::string s(v);
   *out = std::strtoll(s.c_str(), &end, 10);
   return !s.empty() && end && *end == '\0';
-}
-
-std::vector<std::string> Split(std::string_view v) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= v.size()) {
-    size_t comma = v.find(',', start);
-    if (comma == std::string_view::npos) comma = v.size();
-    if (comma > start) out.emplace_back(v.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
 }
 
 // Parses the flags of every role into every role's options (each role
@@ -142,8 +130,13 @@ int Parse(int argc, char** argv, Args* a) {
       a->provider.runtime = a->device.runtime = v;
     } else if (arg == "--devices" && value(&v) && ToInt(v, &n) && n > 0) {
       a->runtime.expected_devices = n;
-    } else if (arg == "--min-clients" && value(&v) && ToInt(v, &n) && n > 0) {
-      a->runtime.min_clients = n;
+    } else if (arg == "--min-clients" || arg == "--checkpoint" || arg == "--words") {
+      // The word runtime's flags (protocol 2), named so that old scripts say
+      // what replaces them rather than just failing.
+      return Usage(std::string(arg) +
+                   " belonged to the removed word runtime: the word scenario is "
+                   "experiments/islet/fl_words_federated.yaml; use federated.min_updates "
+                   "(--set) for --min-clients and --resume RUN_DIR for --checkpoint");
     } else if (arg == "--max-retries" && value(&v) && ToInt(v, &n) && n >= 0) {
       a->runtime.max_retries = n;
     } else if (arg == "--round-timeout" && value(&v) && ToDouble(v, &d) && d > 0) {
@@ -156,8 +149,6 @@ int Parse(int argc, char** argv, Args* a) {
       a->runtime.pause_before_round = n;
     } else if (arg == "--linger" && value(&v) && ToDouble(v, &d) && d >= 0) {
       a->runtime.linger_seconds = d;
-    } else if (arg == "--checkpoint" && value(&v)) {
-      a->runtime.checkpoint = v;
     } else if (arg == "--results" && value(&v)) {
       a->runtime.results_out = v;
     } else if (arg == "--max-message-bytes" && value(&v) && ToInt(v, &n) && n >= 1024) {
@@ -172,8 +163,6 @@ int Parse(int argc, char** argv, Args* a) {
       a->device.index = n;
     } else if (arg == "--of" && value(&v) && ToInt(v, &n) && n > 0) {
       a->device.count = n;
-    } else if (arg == "--words" && value(&v)) {
-      a->device.words = Split(v);
     } else {
       return Usage("bad or incomplete argument '" + std::string(arg) + "'");
     }
@@ -243,14 +232,9 @@ int DeviceCommand(int argc, char** argv) {
   InstallSignals();
   StatusOr<net::DeviceReport> r = net::RunDevice(a.device, &g_stop);
   if (!r.ok()) return Finish(r.status());
-  if (!r->final_state_hash.empty()) {  // the federated flow
-    std::printf("trained %lld clients in %lld rounds\nfinal model %s\n",
-                static_cast<long long>(r->clients_trained),
-                static_cast<long long>(r->rounds_trained), r->final_state_hash.c_str());
-    return kExitOk;
-  }
-  for (const std::string& p : r->predictions) std::printf("%s\n", p.c_str());
-  std::printf("others_accuracy %.4f\n", r->others_accuracy);
+  std::printf("trained %lld clients in %lld rounds\nfinal model %s\n",
+              static_cast<long long>(r->clients_trained), static_cast<long long>(r->rounds_trained),
+              r->final_state_hash.c_str());
   return kExitOk;
 #endif
 }

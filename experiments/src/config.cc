@@ -82,8 +82,9 @@ std::vector<ComponentSpec> PartitionerSpecs() {
                .AtMost(1)}},
       ComponentSpec{"partitioner",
                     "owned",
-                    "Client i holds exactly the samples device i owns, for a dataset that says "
-                    "who owns what (device_words); num_clients must be its number of devices.",
+                    "Client i holds exactly the samples device i owns, for a dataset whose "
+                    "samples have owners (device_words); num_clients must be its number of "
+                    "devices, and every device must keep a sample after train_limit.",
                     {}},
   };
 }
@@ -201,6 +202,11 @@ const std::vector<Section>& Sections() {
                         "A round fails when fewer admitted clients' updates come back (devices "
                         "of a run as processes that dropped out); 0: no minimum.")
                  .AtLeast(0),
+             Param::Double("server_lr", 1.0,
+                           "The runtime's step on the aggregate: global += server_lr * "
+                           "aggregate (FedOpt's server learning rate, Reddi et al. 2021); 1: "
+                           "FedAvg.")
+                 .GreaterThan(0.0),
              Param::String("initial_model", "",
                            "Start from the global model of an earlier run: its fl.ckpt or its run "
                            "folder (same model and dataset shape). Empty: a fresh model.")}},

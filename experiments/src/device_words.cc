@@ -1,4 +1,4 @@
-// The device_words dataset and the owned partition.
+// The device_words dataset: each sample's owner is its device.
 #include "device_words.h"
 
 #include <mutex>
@@ -30,16 +30,11 @@ ComponentSpec DeviceWordsSpec() {
                          "Words to evaluate on; empty: every device's words.")}};
 }
 
-StatusOr<DeviceWordsData> FromParams(const ParamSet& p) {
+StatusOr<TrainTest> MakeDeviceWords(const ParamSet& p, Seed) {
   CONFML_ASSIGN_OR_RETURN(std::vector<std::vector<std::string>> devices,
                           ParseDeviceWords(p.StringList(kDevicesParam)));
-  return MakeDeviceWordsData(devices);
-}
-
-StatusOr<TrainTest> MakeDeviceWords(const ParamSet& p, Seed) {
-  CONFML_ASSIGN_OR_RETURN(DeviceWordsData data, FromParams(p));
   TrainTest out;
-  out.train = std::move(data.train);
+  CONFML_ASSIGN_OR_RETURN(out.train, MakeDeviceWordsDataset(devices));
   const std::vector<std::string>& test_words = p.StringList(kTestWordsParam);
   if (test_words.empty()) {
     out.test = out.train;
@@ -78,50 +73,21 @@ Status RegisterDeviceWordsDataset() {
   return status;
 }
 
-StatusOr<Partition> OwnedPartition(const std::string& dataset,
-                                   const std::map<std::string, ParamValue>& dataset_params,
-                                   const Dataset& train, int64_t num_clients) {
-  if (dataset != kDeviceWordsDataset) {
-    return InvalidArgumentError(
-        "partition 'owned' needs a dataset that says which device owns "
-        "each sample (device_words); dataset '" +
-        dataset + "' does not");
-  }
-  CONFML_ASSIGN_OR_RETURN(ParamSet p, ResolveParams(DeviceWordsSpec(), dataset_params));
-  CONFML_ASSIGN_OR_RETURN(DeviceWordsData data, FromParams(p));
-  if (num_clients != static_cast<int64_t>(data.owned.size())) {
-    return InvalidArgumentError("partition 'owned': num_clients is " + std::to_string(num_clients) +
-                                " but dataset device_words lists " +
-                                std::to_string(data.owned.size()) +
-                                " devices; client i is device i");
-  }
-  if (data.train.size() != train.size()) {
-    return InvalidArgumentError(
-        "partition 'owned': the devices' words give " + std::to_string(data.train.size()) +
-        " samples but the training set has " + std::to_string(train.size()) +
-        " (dataset.train_limit must stay 0: a device's words are all its own)");
-  }
-  return std::move(data.owned);
-}
-
-StatusOr<DeviceWordsData> MakeDeviceWordsData(
-    const std::vector<std::vector<std::string>>& devices) {
+StatusOr<Dataset> MakeDeviceWordsDataset(const std::vector<std::vector<std::string>>& devices) {
   if (devices.empty()) return InvalidArgumentError("device_words: no device");
-  DeviceWordsData out;
+  Dataset out;
   for (size_t d = 0; d < devices.size(); ++d) {
     StatusOr<Dataset> ds = MakeNextLetterDataset(devices[d]);
     if (!ds.ok()) return ds.status().WithContext("device_words: device " + std::to_string(d));
-    std::vector<int64_t> own(static_cast<size_t>(ds->size()));
-    for (size_t i = 0; i < own.size(); ++i) own[i] = out.train.size() + static_cast<int64_t>(i);
-    out.owned.push_back(std::move(own));
     if (d == 0) {
-      out.train = std::move(*ds);
+      out = std::move(*ds);
     } else {
-      out.train.features.insert(out.train.features.end(), ds->features.begin(), ds->features.end());
-      out.train.labels.insert(out.train.labels.end(), ds->labels.begin(), ds->labels.end());
+      out.features.insert(out.features.end(), ds->features.begin(), ds->features.end());
+      out.labels.insert(out.labels.end(), ds->labels.begin(), ds->labels.end());
     }
+    out.owner.resize(out.labels.size(), static_cast<int32_t>(d));
   }
-  out.train.name = kDeviceWordsDataset;
+  out.name = kDeviceWordsDataset;
   return out;
 }
 

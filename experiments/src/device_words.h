@@ -1,23 +1,23 @@
 // The federated word scenario as experiment data: the `device_words` dataset
-// (each device's private word list, as in Islet's FL flow) and the `owned`
-// partition (client i holds exactly device i's samples), so the scenario is a
-// `kind: federated` config with attacks, defenses and a run folder.
+// (each device's private word list, as in Islet's FL flow), whose samples
+// carry their device as Dataset::owner, so that partition `owned`
+// (PartitionOwned in core/partition.h: client i holds exactly device i's
+// samples) makes the scenario a `kind: federated` config with attacks,
+// defenses and a run folder.
 //
 //   dataset:   {name: device_words, devices: ["about house plant", "green stone lucky"]}
 //   partition: {name: owned, num_clients: 2}
 //
 //   CONFML_RETURN_IF_ERROR(RegisterDeviceWordsDataset());
-//   StatusOr<Partition> p = OwnedPartition("device_words", params, train, 2);
+//   StatusOr<Dataset> d = MakeDeviceWordsDataset({{"about", "house"}, {"green"}});
+//   StatusOr<Partition> p = PartitionOwned(d->owner, 2);
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "confml/core/dataset.h"
-#include "confml/core/params.h"
-#include "confml/core/partition.h"
 #include "confml/core/status.h"
 
 namespace confml::experiments {
@@ -33,22 +33,9 @@ Status RegisterDeviceWordsDataset();
 StatusOr<std::vector<std::vector<std::string>>> ParseDeviceWords(
     const std::vector<std::string>& devices);
 
-// Device i's words' next-letter samples, device after device, and the
-// partition that gives client i exactly device i's. InvalidArgument naming
-// the device whose words have no sample or leave the alphabet.
-struct DeviceWordsData {
-  Dataset train;
-  Partition owned;
-};
-StatusOr<DeviceWordsData> MakeDeviceWordsData(const std::vector<std::vector<std::string>>& devices);
-
-// The `owned` partition: client i is device i's samples of the dataset
-// `dataset` built from `dataset_params` (unresolved values; defaults fill the
-// rest). InvalidArgument when the dataset has no owners (only device_words
-// does), when num_clients is not the number of devices, or when `train` is
-// not the whole training set (dataset.train_limit cuts it).
-StatusOr<Partition> OwnedPartition(const std::string& dataset,
-                                   const std::map<std::string, ParamValue>& dataset_params,
-                                   const Dataset& train, int64_t num_clients);
+// Device i's words' next-letter samples, device after device, each sample's
+// owner its device. InvalidArgument naming the device whose words have no
+// sample or leave the alphabet.
+StatusOr<Dataset> MakeDeviceWordsDataset(const std::vector<std::vector<std::string>>& devices);
 
 }  // namespace confml::experiments

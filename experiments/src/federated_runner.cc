@@ -19,7 +19,6 @@
 #include "confml/core/partition.h"
 #include "confml/core/program.h"
 #include "confml/experiments/federation.h"
-#include "device_words.h"
 #include "h5_util.h"
 
 namespace confml::experiments {
@@ -199,7 +198,7 @@ StatusOr<Partition> MakeFederatedPartition(const FederatedRunSpec& spec, const D
     return PartitionFang(train.labels, train.num_classes, spec.num_clients, spec.fang_q, seed);
   }
   if (spec.partition == "owned") {
-    return OwnedPartition(spec.dataset, spec.dataset_params, train, spec.num_clients);
+    return PartitionOwned(train.owner, spec.num_clients);
   }
   return InvalidArgumentError("unknown partition '" + spec.partition +
                               "'; known: iid, dirichlet, shards, fang, owned");
@@ -393,6 +392,7 @@ StatusOr<FederatedRunOutput> RunFederatedExperiment(
     env.learning_rate = options.optimizer.lr;
     env.rounds = options.rounds;
     env.clients_per_round = options.clients_per_round;
+    env.server_lr = options.server_lr;
     env.seed = root.Child("attack");
     StatusOr<AttackPtr> created = CreateAttack(spec.attack, spec.attack_params, env);
     if (!created.ok()) return created.status().WithContext("attack '" + spec.attack + "'");

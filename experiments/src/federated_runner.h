@@ -40,7 +40,7 @@ struct FederatedRunSpec {
   std::map<std::string, ParamValue> dataset_params;
   std::string model = "small_cnn";  // A ModelRegistry() name.
   std::map<std::string, ParamValue> model_params;
-  std::string partition = "dirichlet";  // "iid", "dirichlet", "shards" or "fang".
+  std::string partition = "dirichlet";  // "iid", "dirichlet", "shards", "fang" or "owned".
   int64_t num_clients = 100;
   double alpha = 0.5;                 // dirichlet.
   int64_t min_per_client = 1;         // dirichlet.

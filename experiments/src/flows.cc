@@ -305,10 +305,9 @@ Status ServerInference(FlowRun& f) {
 }
 
 Status FlWords(FlowRun& f, const Program& runtime_program) {
-  CONFML_ASSIGN_OR_RETURN(DeviceWordsData words,
-                          MakeDeviceWordsData({f.o.user_words, f.o.other_device_words}));
-  const Dataset& data = words.train;
-  const Partition& partition = words.owned;
+  CONFML_ASSIGN_OR_RETURN(const Dataset data,
+                          MakeDeviceWordsDataset({f.o.user_words, f.o.other_device_words}));
+  CONFML_ASSIGN_OR_RETURN(const Partition partition, PartitionOwned(data.owner, 2));
 
   FederatedOptions fo;
   fo.rounds = f.o.fl_rounds;

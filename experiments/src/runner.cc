@@ -279,9 +279,6 @@ StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOption
   spec.name = config.name();
   spec.seed = config.seed();
   spec.dataset = config.section("dataset").component;
-  // Unused for loading (spec.data is set), but partition `owned` reads who owns what.
-  spec.dataset_params.insert(config.section("dataset").params.values().begin(),
-                             config.section("dataset").params.values().end());
   spec.data = &data;
   const SectionConfig& model_section = config.section("model");
   spec.model = model_section.component;
@@ -314,6 +311,7 @@ StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOption
   o.eval_every = config.Int("federated", "eval_every");
   o.checkpoint_every = config.Int("federated", "checkpoint_every");
   o.min_updates = config.Int("federated", "min_updates");
+  o.server_lr = config.Double("federated", "server_lr");
   o.executor = options.client_executor;
   spec.initial_model = config.String("federated", "initial_model");
   spec.initial_state = options.initial_state;

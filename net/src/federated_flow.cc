@@ -2,9 +2,11 @@
 // federated experiment (the same RunExperiment as `confml run`) whose
 // ClientExecutor hands each round's clients to attested device processes
 // over gRPC; `confml device` builds the same experiment and serves its share
-// of the clients through the engine's own local-training path. A client's
-// training depends only on (global state, seed, round, client id, data), so
-// the final model is bitwise the single-process run's.
+// of the clients through the engine's own local-training path; `confml serve
+// model-provider` builds the initial model and releases it to the runtime.
+// A client's training depends only on (global state, seed, round, client id,
+// data), so the final model is bitwise the single-process run's whenever no
+// owned client goes missing.
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -24,6 +26,18 @@ namespace confml::net::internal {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// With owned data device i is client i: a device count other than the
+// partition's client count would give a device someone else's data or leave
+// a client without its device.
+Status CheckOwnedDeviceCount(const Scenario& scenario, int64_t devices, const std::string& flag) {
+  if (!scenario.owned_clients) return OkStatus();
+  const int64_t clients = scenario.experiment->Int("partition", "num_clients");
+  if (devices == clients) return OkStatus();
+  return InvalidArgumentError(flag + " is " + std::to_string(devices) +
+                              ", but partition 'owned' gives one client per device and has " +
+                              std::to_string(clients) + " (partition.num_clients)");
+}
 
 // The largest model a device takes from the runtime (one gRPC message is
 // bounded by RuntimeStub's channel, chunks by kMaxChunkBytes).
@@ -53,23 +67,40 @@ struct RoundLog {
   int64_t round = 0;
   std::map<std::string, std::vector<int64_t>> trained;  // device -> clients it trained
   std::vector<std::string> dropouts;
-  int64_t redealt = 0;  // clients moved to another device after a dropout
+  int64_t redealt = 0;           // clients moved to another device after a dropout
+  std::vector<int64_t> missing;  // owned clients whose device was absent
   int64_t attempts = 1;
 };
 
 // The runtime side: a ClientExecutor (the engine calls TrainRound on the
 // thread running RunExperiment) that is also the gRPC service the devices
 // call (on gRPC's threads). Everything shared is guarded by mu_.
+//
+// The deal: device i owns the clients with id % N == i. With owned data
+// (Scenario::owned_clients) that never changes: an absent device's client
+// waits for it and, once the round cannot gain more, is left missing for the
+// engine. With shared data a lost device's clients are re-dealt.
 class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime::Service {
  public:
-  RuntimeExecutor(const RuntimeOptions& o, std::shared_ptr<Logger> log, int64_t devices,
-                  Bytes digest, std::string model_name, const std::atomic<bool>* stop)
+  struct Setup {
+    int64_t devices = 2;
+    Bytes digest;             // the resolved config's
+    std::string model_name;   // for the size check's message
+    bool owned = false;       // Scenario::owned_clients
+    int64_t min_updates = 0;  // federated.min_updates
+  };
+  RuntimeExecutor(const RuntimeOptions& o, std::shared_ptr<Logger> log, Setup setup,
+                  const std::atomic<bool>* stop)
       : o_(o),
         log_(std::move(log)),
         stop_(stop),
-        digest_(std::move(digest)),
-        model_name_(std::move(model_name)),
-        devices_(static_cast<size_t>(devices)) {}
+        digest_(std::move(setup.digest)),
+        model_name_(std::move(setup.model_name)),
+        owned_(setup.owned),
+        // A round with no update at all is a deployment that lost every
+        // device, never a result, whatever min_updates allows.
+        floor_(std::max<int64_t>(1, setup.min_updates)),
+        devices_(static_cast<size_t>(setup.devices)) {}
 
   // ---- ClientExecutor ----
   bool coordinator() const override { return true; }
@@ -115,14 +146,15 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
       for (size_t i = 0; i < devices_.size(); ++i) {
         if (!devices_[i].live) {
           log_->Line("device index " + std::to_string(i) + " did not join within " +
-                     FormatSeconds(o_.join_timeout_seconds) + " s; its clients go to the others");
+                     FormatSeconds(o_.join_timeout_seconds) + " s; " +
+                     (owned_ ? "its clients wait for it" : "its clients go to the others"));
           rec.dropouts.push_back("index-" + std::to_string(i));
         }
       }
     }
     for (size_t s = 0; s < k; ++s) {
       const int64_t own = clients[s].client_id % static_cast<int64_t>(devices_.size());
-      owner_[s] = devices_[static_cast<size_t>(own)].live ? own : -1;
+      owner_[s] = owned_ || devices_[static_cast<size_t>(own)].live ? own : -1;
     }
     Redeal(&rec, /*count=*/false);
     // The timeout counts from the round's start, not from the device's last
@@ -133,8 +165,11 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
     log_->Line("round " + std::to_string(round_) + " open: " + std::to_string(k) + " clients, " +
                std::to_string(LiveCount()) + " devices");
 
-    int64_t empty_attempts = 0;
-    auto deadline = After(o_.round_timeout_seconds);
+    // While stalled (below), the round waits at most max_retries timeouts
+    // for a device to (re)join; `waits` counts them.
+    int64_t waits = 0;
+    bool stalled = false;
+    Clock::time_point wait_until;
     while (true) {
       if (std::all_of(filled_.begin(), filled_.end(), [](bool f) { return f; })) break;
       if (!failure_.ok()) {
@@ -145,7 +180,7 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
         open_ = false;
         return CancelledError("runtime stopped in round " + std::to_string(round_));
       }
-      // Work nobody held (no device was left) goes to whoever (re)joined.
+      // Shared work nobody held (no device was left) goes to whoever (re)joined.
       if (LiveCount() > 0 && std::count(owner_.begin(), owner_.end(), -1) > 0) Redeal(&rec, false);
       const auto now = Clock::now();
       // A device holding unfinished work that has sent nothing for the
@@ -159,37 +194,74 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
           rec.dropouts.push_back(d.name);
           log_->Line("round " + std::to_string(round_) + ": device " + d.name +
                      " dropped out (nothing for " + FormatSeconds(o_.round_timeout_seconds) +
-                     " s); its clients are re-dealt");
+                     " s); " +
+                     (owned_ ? "its clients' data is its own, so they wait for it"
+                             : "its clients are re-dealt"));
           for (size_t s = 0; s < k; ++s) {
-            if (owner_[s] == static_cast<int64_t>(i) && !filled_[s]) owner_[s] = -1;
+            if (owner_[s] != static_cast<int64_t>(i) || filled_[s]) continue;
+            // Owned: handed again should the device come back.
+            if (owned_) {
+              handed_[s] = false;
+            } else {
+              owner_[s] = -1;
+            }
           }
           Redeal(&rec, /*count=*/true);
-          deadline = After(o_.round_timeout_seconds);
         }
       }
-      if (LiveCount() == 0 && now > deadline) {
-        ++empty_attempts;
-        ++rec.attempts;
-        if (empty_attempts > o_.max_retries) {
-          open_ = false;
-          log_->Line("round " + std::to_string(round_) + " failed: no device left");
-          rounds_.push_back(rec);
-          return UnavailableError("round " + std::to_string(round_) + ": no device took part for " +
-                                  std::to_string(empty_attempts) + " timeouts of " +
-                                  FormatSeconds(o_.round_timeout_seconds) + " s");
+      if (!Stalled()) {
+        stalled = false;
+      } else {
+        // Nobody taking part may train what is left. With owned data and
+        // enough updates in, the absent devices' clients are missing now;
+        // otherwise wait for a device to (re)join, a bounded number of times.
+        const int64_t present = std::count(filled_.begin(), filled_.end(), true);
+        if (owned_ && present >= floor_) {
+          LeaveMissing(&rec);
+          break;
         }
-        log_->Line("round " + std::to_string(round_) +
-                   ": no device left; waiting for one to (re)join (attempt " +
-                   std::to_string(empty_attempts) + ")");
-        deadline = After(o_.round_timeout_seconds);
+        if (!stalled) {
+          stalled = true;
+          wait_until = now;  // the first wait starts now
+        }
+        if (now >= wait_until) {
+          if (waits >= o_.max_retries) {
+            if (owned_ && present > 0) {
+              // The engine applies federated.min_updates and names the counts.
+              LeaveMissing(&rec);
+              break;
+            }
+            open_ = false;
+            log_->Line("round " + std::to_string(round_) + " failed: no device left");
+            rounds_.push_back(rec);
+            return UnavailableError(
+                "round " + std::to_string(round_) + ": no device left to train its clients (" +
+                std::to_string(waits) + " waits of " + FormatSeconds(o_.round_timeout_seconds) +
+                " s for one to (re)join)");
+          }
+          ++waits;
+          ++rec.attempts;
+          log_->Line(
+              "round " + std::to_string(round_) + ": " + std::to_string(present) + " updates in, " +
+              (owned_ ? "fewer than " + std::to_string(floor_) + "; waiting for the " +
+                            "absent devices to (re)join"
+                      : "no device left; waiting for one to (re)join") +
+              " (attempt " + std::to_string(waits) + " of " + std::to_string(o_.max_retries) + ")");
+          wait_until = After(o_.round_timeout_seconds);
+        }
       }
       cv_.wait_for(lock, std::chrono::milliseconds(100));
     }
     open_ = false;
-    for (size_t s = 0; s < k; ++s) rec.trained[trained_by_[s]].push_back(clients[s].client_id);
+    for (size_t s = 0; s < k; ++s) {
+      if (filled_[s]) rec.trained[trained_by_[s]].push_back(clients[s].client_id);
+    }
     rounds_.push_back(rec);
-    log_->Line("round " + std::to_string(round_) + ": " + std::to_string(k) +
-               " client results gathered");
+    log_->Line("round " + std::to_string(round_) + ": " + std::to_string(k - rec.missing.size()) +
+               " client results gathered" +
+               (rec.missing.empty()
+                    ? std::string()
+                    : ", " + std::to_string(rec.missing.size()) + " missing (device absent)"));
     return OkStatus();
   }
 
@@ -232,7 +304,8 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
     for (const RoundLog& r : rounds_) dropouts.insert(r.dropouts.begin(), r.dropouts.end());
     out << "{\n  \"flow\": \"federated\",\n  \"ok\": " << (status.ok() ? "true" : "false");
     if (!status.ok()) out << ",\n  \"error\": " << JsonString(status.ToString());
-    out << ",\n  \"devices\": " << devices_.size();
+    out << ",\n  \"devices\": " << devices_.size()
+        << ",\n  \"owned_clients\": " << (owned_ ? "true" : "false");
     if (result != nullptr) {
       out << ",\n  \"rounds_completed\": " << result->rounds.size()
           << ",\n  \"final_state_hash\": " << JsonString(result->final_state_hash)
@@ -254,6 +327,8 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
       for (size_t j = 0; j < r.dropouts.size(); ++j) {
         out << (j ? ", " : "") << JsonString(r.dropouts[j]);
       }
+      out << "], \"missing\": [";
+      for (size_t j = 0; j < r.missing.size(); ++j) out << (j ? ", " : "") << r.missing[j];
       out << "], \"trained\": {";
       bool f = true;
       for (const auto& [name, ids] : r.trained) {
@@ -344,7 +419,7 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
         state = global_;
       }
     }
-    Status sent = SendModel(writer, state, round, final, 0, o_.chunk_bytes, &meta);
+    Status sent = SendModel(writer, state, round, final, o_.chunk_bytes, &meta);
     if (!sent.ok()) {
       log_->Line("sending round " + std::to_string(round) + " to " + peer +
                  " failed: " + sent.ToString());
@@ -438,16 +513,6 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
     }
     reply->set_protocol_version(kProtocolVersion);
     return grpc::Status::OK;
-  }
-
-  // The word flow's RPCs are not served by a federated runtime.
-  grpc::Status GetGlobalModel(grpc::ServerContext*, const confml::v1::GlobalRequest*,
-                              grpc::ServerWriter<confml::v1::ModelChunk>*) override {
-    return WrongFlow("GetGlobalModel");
-  }
-  grpc::Status PushUpdate(grpc::ServerContext*, grpc::ServerReader<confml::v1::ModelChunk>*,
-                          confml::v1::Ack*) override {
-    return WrongFlow("PushUpdate");
   }
 
   // model-provider -> runtime: the initial global state. Taken only once the
@@ -567,7 +632,32 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
     }
     return false;
   }
-  // Unowned, unfinished clients go round robin to the live devices.
+  // Some client is unfinished and no device taking part may train any of
+  // them (shared data: no device is left; owned data: every unfinished
+  // client's device is absent).
+  bool Stalled() const {
+    bool unfinished = false;
+    for (size_t s = 0; s < owner_.size(); ++s) {
+      if (filled_[s]) continue;
+      unfinished = true;
+      if (owner_[s] >= 0 && devices_[static_cast<size_t>(owner_[s])].live) return false;
+    }
+    return unfinished;
+  }
+  // Owned data: the unfinished clients' devices are absent and nobody else
+  // may train them, so they go to the engine as missing slots.
+  void LeaveMissing(RoundLog* rec) {
+    for (size_t s = 0; s < owner_.size(); ++s) {
+      if (filled_[s]) continue;
+      (*results_)[s].missing = true;
+      rec->missing.push_back(clients_[s].client_id);
+      log_->Line("round " + std::to_string(round_) + ": client " +
+                 std::to_string(clients_[s].client_id) + " is missing (device index " +
+                 std::to_string(owner_[s]) + " absent; owned data is never re-dealt)");
+    }
+  }
+  // Unowned, unfinished clients go round robin to the live devices (with
+  // owned data no client is ever unowned).
   void Redeal(RoundLog* rec, bool count) {
     std::vector<int64_t> live;
     for (size_t i = 0; i < devices_.size(); ++i) {
@@ -620,18 +710,13 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
     log_->Line("rejected " + rpc + " from " + peer + ": " + why.ToString());
     return ToGrpc(why);
   }
-  grpc::Status WrongFlow(const std::string& rpc) {
-    const std::string msg = rpc + ": this runtime runs the federated flow (" + o_.config_path +
-                            "); start the device with the same config";
-    log_->Line("rejected: " + msg);
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, msg);
-  }
-
   const RuntimeOptions& o_;
   std::shared_ptr<Logger> log_;
   const std::atomic<bool>* stop_;
   const Bytes digest_;
   std::string model_name_;  // for the size check's message
+  const bool owned_;
+  const int64_t floor_;  // updates a round waits for before leaving owned clients missing
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -695,9 +780,12 @@ class DeviceExecutor final : public ClientExecutor {
         mine.push_back(ClientContext{got->round, t.client_id(), t.slot()});
       }
       std::vector<ClientTrainResult> results;
+      Status trained = CheckOwnClients(mine);
       // Local training runs inside this device's realm.
-      Status trained = p_.party->realm().Run(
-          [&](RealmContext&) -> Status { return local(mine, got->values, &results); });
+      if (trained.ok()) {
+        trained = p_.party->realm().Run(
+            [&](RealmContext&) -> Status { return local(mine, got->values, &results); });
+      }
       if (trained.ok() && results.size() != mine.size()) {
         trained = InternalError("the engine trained " + std::to_string(results.size()) + " of " +
                                 std::to_string(mine.size()) + " clients");
@@ -729,8 +817,8 @@ class DeviceExecutor final : public ClientExecutor {
         uctx.set_deadline(In(std::max(30.0, o_.connect_timeout_seconds)));
         confml::v1::Ack ack;
         auto writer = stub_->PushResult(&uctx, &ack);
-        Status s = SendModel(writer.get(), r.update.values, got->round, false, r.update.num_samples,
-                             o_.chunk_bytes, &meta);
+        Status s =
+            SendModel(writer.get(), r.update.values, got->round, false, o_.chunk_bytes, &meta);
         writer->WritesDone();
         grpc::Status us = writer->Finish();
         if (us.ok()) {
@@ -752,6 +840,23 @@ class DeviceExecutor final : public ClientExecutor {
   int64_t clients_trained() const { return clients_trained_; }
 
  private:
+  // With owned data a device trains its own client(s) only: in a deployment
+  // it would hold no one else's data, so a task for another device's client
+  // is a runtime that deals wrongly, and the run must fail rather than
+  // quietly train what this device should not have.
+  Status CheckOwnClients(const std::vector<ClientContext>& mine) const {
+    if (!p_.scenario.owned_clients) return OkStatus();
+    for (const ClientContext& c : mine) {
+      if (c.client_id % o_.count != o_.index) {
+        return FailedPreconditionError("device index " + std::to_string(o_.index) + " of " +
+                                       std::to_string(o_.count) + " was handed client " +
+                                       std::to_string(c.client_id) +
+                                       ", whose data is another device's own (partition 'owned')");
+      }
+    }
+    return OkStatus();
+  }
+
   const DeviceOptions& o_;
   PartyProcess& p_;
   const Bytes digest_;
@@ -791,15 +896,22 @@ class InitialStateCapture final : public ClientExecutor {
 };
 
 }  // namespace
+}  // namespace confml::net::internal
 
-Status RunFederatedModelProvider(const ModelProviderOptions& options, PartyProcess& p,
-                                 const std::atomic<bool>* stop) {
+namespace confml::net {
+
+using internal::PartyProcess;
+
+Status RunModelProvider(const ModelProviderOptions& options, const std::atomic<bool>* stop) {
   if (options.runtime.empty()) return InvalidArgumentError("--runtime ADDR is required");
+  CONFML_ASSIGN_OR_RETURN(
+      PartyProcess p, internal::StartParty(options, options, std::string(kRoleModelProvider), stop,
+                                           options.connect_timeout_seconds));
   const experiments::ExperimentConfig& config = *p.scenario.experiment;
   const std::string from = config.String("federated", "initial_model");
   p.log->Line("building the initial model of " + options.config_path +
               (from.empty() ? " from the config's seed" : " from " + from));
-  auto capture = std::make_shared<InitialStateCapture>();
+  auto capture = std::make_shared<internal::InitialStateCapture>();
   experiments::RunOptions run;
   run.client_executor = capture;
   run.write_run_dir = false;
@@ -816,29 +928,41 @@ Status RunFederatedModelProvider(const ModelProviderOptions& options, PartyProce
   const std::vector<float>& values = capture->state();
   p.log->Line("initial model: " + std::to_string(values.size()) + " floats");
   confml::v1::ModelChunk meta;
-  const Bytes digest = ConfigDigest(config);
+  const Bytes digest = internal::ConfigDigest(config);
   meta.set_config_digest(std::string(digest.begin(), digest.end()));
-  return ReleaseModel(p, options.runtime, values, meta, options.chunk_bytes,
-                      options.connect_timeout_seconds, stop);
+  return internal::ReleaseModel(p, options.runtime, values, meta, options.chunk_bytes,
+                                options.connect_timeout_seconds, stop);
 }
 
-Status ServeFederatedRuntime(const RuntimeOptions& options, PartyProcess& p,
-                             const std::atomic<bool>* stop) {
+Status ServeRuntime(const RuntimeOptions& options, const std::atomic<bool>* stop) {
+  CONFML_ASSIGN_OR_RETURN(PartyProcess p,
+                          internal::StartParty(options, options, std::string(kRoleRuntime), stop));
   const experiments::ExperimentConfig& config = *p.scenario.experiment;
-  const int64_t devices = options.expected_devices > 0 ? options.expected_devices : 2;
-  auto executor = std::make_shared<RuntimeExecutor>(options, p.log, devices, ConfigDigest(config),
-                                                    config.section("model").component, stop);
+  internal::RuntimeExecutor::Setup setup;
+  setup.devices = options.expected_devices > 0 ? options.expected_devices : 2;
+  CONFML_RETURN_IF_ERROR(internal::CheckOwnedDeviceCount(p.scenario, setup.devices, "--devices"));
+  const int64_t devices = setup.devices;
+  setup.digest = internal::ConfigDigest(config);
+  setup.model_name = config.section("model").component;
+  setup.owned = p.scenario.owned_clients;
+  setup.min_updates = config.Int("federated", "min_updates");
+  auto executor =
+      std::make_shared<internal::RuntimeExecutor>(options, p.log, std::move(setup), stop);
   // The model-provider connects too: it owns the initial model.
-  auto client_check = grpc::experimental::ExternalCertificateVerifier::Create<AttestedPeerVerifier>(
-      p.trust, std::vector<std::string>{std::string(kRoleDevice), std::string(kRoleModelProvider)},
-      p.log);
-  CONFML_ASSIGN_OR_RETURN(ListeningServer listening,
-                          StartServer(options.listen, p.identity, client_check, executor.get(),
-                                      options.max_message_bytes, options.ready_file));
+  auto client_check =
+      grpc::experimental::ExternalCertificateVerifier::Create<internal::AttestedPeerVerifier>(
+          p.trust,
+          std::vector<std::string>{std::string(kRoleDevice), std::string(kRoleModelProvider)},
+          p.log);
+  CONFML_ASSIGN_OR_RETURN(
+      internal::ListeningServer listening,
+      internal::StartServer(options.listen, p.identity, client_check, executor.get(),
+                            options.max_message_bytes, options.ready_file));
   std::unique_ptr<grpc::Server>& server = listening.server;
   const std::string& addr = listening.address;
   p.log->Line("serving the federated flow of " + options.config_path + " on " + addr + " for " +
-              std::to_string(devices) + " devices");
+              std::to_string(devices) + " devices" +
+              (p.scenario.owned_clients ? " (owned data: device i trains client i only)" : ""));
 
   experiments::RunOptions run;
   run.client_executor = executor;
@@ -873,19 +997,18 @@ Status ServeFederatedRuntime(const RuntimeOptions& options, PartyProcess& p,
   return result.status();
 }
 
-StatusOr<DeviceReport> RunFederatedDevice(const DeviceOptions& options, PartyProcess& p,
-                                          const std::atomic<bool>* stop) {
+StatusOr<DeviceReport> RunDevice(const DeviceOptions& options, const std::atomic<bool>* stop) {
   if (options.runtime.empty()) return InvalidArgumentError("--runtime ADDR is required");
   if (options.count < 1 || options.index < 0 || options.index >= options.count) {
     return InvalidArgumentError("device --index must be in [0, --of)");
   }
-  if (!options.words.empty()) {
-    return InvalidArgumentError(
-        "--words is for the fl_words flow; a federated device trains "
-        "the clients it is dealt (--index I --of N)");
-  }
+  CONFML_ASSIGN_OR_RETURN(PartyProcess p,
+                          internal::StartParty(options, options, std::string(kRoleDevice), stop,
+                                               options.connect_timeout_seconds));
+  CONFML_RETURN_IF_ERROR(internal::CheckOwnedDeviceCount(p.scenario, options.count, "--of"));
   const experiments::ExperimentConfig& config = *p.scenario.experiment;
-  auto executor = std::make_shared<DeviceExecutor>(options, p, ConfigDigest(config), stop);
+  auto executor =
+      std::make_shared<internal::DeviceExecutor>(options, p, internal::ConfigDigest(config), stop);
   experiments::RunOptions run;
   run.client_executor = executor;
   run.write_run_dir = false;
@@ -904,4 +1027,4 @@ StatusOr<DeviceReport> RunFederatedDevice(const DeviceOptions& options, PartyPro
   return report;
 }
 
-}  // namespace confml::net::internal
+}  // namespace confml::net

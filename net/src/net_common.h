@@ -1,5 +1,5 @@
 // Private to confml::net: chunked model streams, protocol version checks,
-// and the word model every role process shares.
+// and a device's long poll of the runtime.
 #pragma once
 
 #include <algorithm>
@@ -11,9 +11,6 @@
 #include <thread>
 #include <vector>
 
-#include "confml/core/dataset.h"
-#include "confml/core/model.h"
-#include "confml/core/seed.h"
 #include "confml/core/status.h"
 #include "net_internal.h"
 
@@ -32,12 +29,11 @@ inline Status CheckProtocolVersion(const confml::v1::Header& h, const std::strin
 struct ReceivedModel {
   int64_t round = 0;
   bool final = false;
-  int64_t num_samples = 0;
   uint64_t bytes = 0;
   int64_t chunks = 0;
   std::vector<float> values;
-  // The first chunk without its data: the federated flow's tasks or client
-  // result travel there.
+  // The first chunk without its data: the tasks, the client result or the
+  // config digest travel there.
   confml::v1::ModelChunk meta;
 };
 
@@ -61,7 +57,6 @@ StatusOr<ReceivedModel> ReceiveModel(Reader* reader, int64_t max_bytes, const st
   }
   out.round = chunk.round();
   out.final = chunk.final();
-  out.num_samples = chunk.num_samples();
   out.meta = chunk;
   out.meta.clear_data();
   std::string data;
@@ -93,8 +88,7 @@ StatusOr<ReceivedModel> ReceiveModel(Reader* reader, int64_t max_bytes, const st
 // header and metadata (and `meta`'s fields, when given).
 template <typename Writer>
 Status SendModel(Writer* writer, const std::vector<float>& values, int64_t round, bool final,
-                 int64_t num_samples, int64_t chunk_bytes,
-                 const confml::v1::ModelChunk* meta = nullptr) {
+                 int64_t chunk_bytes, const confml::v1::ModelChunk* meta = nullptr) {
   const size_t total = values.size() * sizeof(float);
   const size_t step =
       static_cast<size_t>(std::max<int64_t>(1, std::min<int64_t>(chunk_bytes, kMaxChunkBytes)));
@@ -108,7 +102,6 @@ Status SendModel(Writer* writer, const std::vector<float>& values, int64_t round
       chunk.set_round(round);
       chunk.set_final(final);
       chunk.set_total_bytes(total);
-      chunk.set_num_samples(num_samples);
     }
     const size_t n = std::min(step, total - at);
     chunk.set_data(std::string(p + at, n));
@@ -119,12 +112,10 @@ Status SendModel(Writer* writer, const std::vector<float>& values, int64_t round
   return OkStatus();
 }
 
-// A device's long poll of the runtime, shared by both flows: `open(&ctx)`
-// starts the server-streaming call (GetGlobalModel or GetWork) and one
-// chunked model is read from it. An unreachable runtime (not up yet, or
-// being restarted) is retried until *reachable_until; once it answered, a
-// later outage may last `reconnect_seconds`. `what` names the model in
-// errors, `runtime` the peer.
+// A device's long poll of the runtime: `open(&ctx)` starts the
+// server-streaming call (GetWork) and one chunked model is read from it. An unreachable runtime
+// (not up yet, or being restarted) is retried until *reachable_until; once it answered, a later
+// outage may last `reconnect_seconds`. `what` names the model in errors, `runtime` the peer.
 template <typename Open>
 StatusOr<ReceivedModel> FetchFromRuntime(const Open& open, int64_t max_bytes,
                                          const std::string& what, const std::string& runtime,
@@ -158,14 +149,6 @@ StatusOr<ReceivedModel> FetchFromRuntime(const Open& open, int64_t max_bytes,
     log.Line("giving up: " + why.ToString());
     return why;
   }
-}
-
-// Islet's SimpleRNN(28) word model (the same architecture flows.cc uses).
-inline StatusOr<ModelPtr> WordModel(Seed seed) {
-  ModelContext ctx;
-  ctx.input_shape = {kWordContext, kWordAlphabetSize};
-  ctx.num_classes = kWordAlphabetSize;
-  return CreateModel("char_rnn", {{"hidden", int64_t{28}}}, ctx, seed);
 }
 
 }  // namespace confml::net::internal

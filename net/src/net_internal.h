@@ -21,7 +21,6 @@
 #include "confml.grpc.pb.h"
 #include "confml/core/crypto.h"
 #include "confml/core/params.h"
-#include "confml/core/seed.h"
 #include "confml/core/status.h"
 #include "confml/defenses/policy.h"
 #include "confml/experiments/config.h"
@@ -175,20 +174,21 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(
 // Channel arguments every connection uses (message size limits, backoff).
 grpc::ChannelArguments ChannelArgs(int64_t max_message_bytes);
 
-// The parts of the experiment config the processes use. Two flows: the
-// Islet word scenario (kind flow, scenario fl_words) and an ordinary
-// federated experiment (kind federated), whose whole config is kept.
+// The experiment config every role process runs (kind federated only) and
+// what the processes need of it.
 struct Scenario {
-  bool federated = false;
-  std::shared_ptr<const experiments::ExperimentConfig> experiment;  // federated only
+  std::shared_ptr<const experiments::ExperimentConfig> experiment;
   std::string backend = "sim";
   std::map<std::string, ParamValue> backend_params;
-  std::vector<std::string> user_words, other_device_words;
-  int64_t rounds = 10;
-  int64_t local_epochs = 20;
-  double lr = 0.01;
-  Seed seed{1};
+  // A client's data is one device's own (partition `owned`: client i is
+  // device i's samples), so no other device may train it. Every other
+  // partition cuts a dataset that each process loads whole, so any device
+  // can train any client and a lost device's clients are re-dealt.
+  bool owned_clients = false;
 };
+// InvalidArgument naming the file when the config is not a federated one
+// (the in-process flow fl_words is pointed to fl_words_federated.yaml), its
+// tee is not sim, or its attestation mode is not policy.
 StatusOr<Scenario> LoadScenario(const std::string& config_path,
                                 const std::vector<std::string>& overrides = {});
 // SHA-256 of the resolved config: every process of a federated flow must
@@ -217,20 +217,7 @@ StatusOr<PartyProcess> StartParty(const CommonOptions& options, const VerifierLi
                                   const std::string& role, const std::atomic<bool>* stop,
                                   double timeout_seconds = 60);
 
-// The federated flow (federated_flow.cc): the runtime runs the experiment's
-// federated engine with a gRPC ClientExecutor, starting from the initial
-// model the model-provider delivers; a device serves its share of the
-// clients. All take a started party of a federated scenario.
-Status ServeFederatedRuntime(const RuntimeOptions& options, PartyProcess& party,
-                             const std::atomic<bool>* stop);
-StatusOr<DeviceReport> RunFederatedDevice(const DeviceOptions& options, PartyProcess& party,
-                                          const std::atomic<bool>* stop);
-// The model-provider builds the initial global state as the engine does and
-// releases it to the attested runtime, which starts its engine from it.
-Status RunFederatedModelProvider(const ModelProviderOptions& options, PartyProcess& party,
-                                 const std::atomic<bool>* stop);
-
-// The model-provider's release, shared by both flows: streams `values` to
+// The model-provider's release: streams `values` to
 // the runtime's DeliverModel (`meta`'s fields on the first chunk) until the
 // runtime acknowledges them, retrying while it is unreachable or not ready
 // for up to `timeout_seconds`; DataLoss when the acknowledged byte count is

@@ -108,15 +108,23 @@ StatusOr<Scenario> LoadScenario(const std::string& config_path,
   if (config_path.empty()) return InvalidArgumentError("--config is required");
   CONFML_ASSIGN_OR_RETURN(experiments::ExperimentConfig config,
                           experiments::LoadExperimentConfig(config_path, overrides));
-  const bool words = config.kind() == "flow" && config.Has("flow") &&
-                     config.section("flow").keys.String("scenario") == "fl_words";
-  if (!words && config.kind() != "federated") {
-    return InvalidArgumentError(config_path + ": roles as processes run experiment.kind "
-                                "'federated' configs and the flow scenario fl_words; this is kind '" +
+  // The word scenario runs as processes from its federated config only: one
+  // config (its dataset, partition and training) and one round loop, rather
+  // than a second, silent translation of the flow's keys.
+  if (config.kind() == "flow" && config.Has("flow") &&
+      config.section("flow").keys.String("scenario") == "fl_words") {
+    return InvalidArgumentError(
+        config_path +
+        ": the flow fl_words runs in one process (`confml run`); as processes the word "
+        "scenario is experiments/islet/fl_words_federated.yaml (kind federated)");
+  }
+  if (config.kind() != "federated") {
+    return InvalidArgumentError(config_path +
+                                ": roles as processes run experiment.kind 'federated' "
+                                "configs; this is kind '" +
                                 config.kind() + "'");
   }
   Scenario s;
-  s.federated = !words;
   if (config.Has("tee")) {
     const experiments::SectionConfig& tee = config.section("tee");
     s.backend = tee.component;
@@ -132,18 +140,8 @@ StatusOr<Scenario> LoadScenario(const std::string& config_path,
                                 ": attestation.mode must be 'policy' (TLS "
                                 "sessions are admitted by the policy)");
   }
-  s.seed = Seed(config.seed());
-  if (s.federated) {
-    s.rounds = config.Int("federated", "rounds");
-    s.experiment = std::make_shared<const experiments::ExperimentConfig>(std::move(config));
-    return s;
-  }
-  const ParamSet& f = config.section("flow").keys;
-  s.user_words = f.StringList("user_words");
-  s.other_device_words = f.StringList("other_device_words");
-  s.rounds = f.Int("fl_rounds");
-  s.local_epochs = f.Int("fl_local_epochs");
-  s.lr = f.Double("lr");
+  s.owned_clients = config.section("partition").component == "owned";
+  s.experiment = std::make_shared<const experiments::ExperimentConfig>(std::move(config));
   return s;
 }
 

@@ -249,6 +249,7 @@ py::dict EnvDict(const AttackEnv& env) {
   d["learning_rate"] = env.learning_rate;
   d["rounds"] = env.rounds;
   d["clients_per_round"] = env.clients_per_round;
+  d["server_lr"] = env.server_lr;
   d["seed"] = env.seed.value();
   return d;
 }

@@ -14,6 +14,7 @@
 #include "confml/attacks/inversion.h"
 #include "confml/core/attack.h"
 #include "confml/core/federated.h"
+#include "fashion_suite.h"
 
 namespace confml::attacks {
 namespace {
@@ -28,22 +29,8 @@ struct IgRun {
   std::string activation = "sigmoid";
 };
 
-class InvertingGradientsSlowTest : public ::testing::Test {
+class InvertingGradientsSlowTest : public SmallFashionMnistSuite {
  protected:
-  static void SetUpTestSuite() {
-    StatusOr<Dataset> train = LoadFashionMnist("/usr/share/datasets/fashion-mnist", Split::kTrain);
-    ASSERT_TRUE(train.ok()) << train.status();
-    StatusOr<Dataset> test = LoadFashionMnist("/usr/share/datasets/fashion-mnist", Split::kTest);
-    ASSERT_TRUE(test.ok()) << test.status();
-    train_ = new Dataset(StratifiedSubset(*train, 40, Seed(7)));
-    test_ = new Dataset(StratifiedSubset(*test, 500, Seed(8)));
-    ASSERT_TRUE(RegisterBuiltinAttacks().ok());
-  }
-  static void TearDownTestSuite() {
-    delete train_;
-    delete test_;
-  }
-
   // One round, one client holding `samples_per_client` images, attacked by
   // inverting_gradients at the runtime.
   static StatusOr<AttackReport> Attack(const IgRun& run) {
@@ -85,13 +72,7 @@ class InvertingGradientsSlowTest : public ::testing::Test {
     CONFML_RETURN_IF_ERROR(engine->Run().status());
     return attack->Report();
   }
-
-  static Dataset* train_;
-  static Dataset* test_;
 };
-
-Dataset* InvertingGradientsSlowTest::train_ = nullptr;
-Dataset* InvertingGradientsSlowTest::test_ = nullptr;
 
 void Print(const char* what, const AttackReport& r) {
   std::printf("%s: psnr %.2f (min %.2f) ssim %.3f labels %.2f blind %.2f steps %.0f loss %.3g\n",

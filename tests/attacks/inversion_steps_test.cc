@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/data_util.h"
 #include "confml/attacks/inversion.h"
 #include "confml/core/dataset.h"
 #include "confml/core/model.h"
@@ -22,9 +23,9 @@ namespace {
 class InversionStepsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    StatusOr<Dataset> train = LoadFashionMnist("/usr/share/datasets/fashion-mnist", Split::kTrain);
-    ASSERT_TRUE(train.ok()) << train.status();
-    train_ = new Dataset(StratifiedSubset(*train, 40, Seed(7)));
+    train_ = new Dataset;
+    Status s = testing::SmallFashionMnist(40, Seed(7), 0, Seed(0), train_, nullptr);
+    ASSERT_TRUE(s.ok()) << s;
     ASSERT_TRUE(RegisterInversionAttacks().ok());
   }
   static void TearDownTestSuite() { delete train_; }

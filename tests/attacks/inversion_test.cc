@@ -15,6 +15,7 @@
 #include "confml/attacks/attacks.h"
 #include "confml/core/attack.h"
 #include "confml/core/federated.h"
+#include "fashion_suite.h"
 
 namespace confml::attacks {
 namespace {
@@ -119,23 +120,8 @@ TEST(InversionMetricsTest, SsimRejectsBadShapes) {
 
 // A few Fashion-MNIST training images, one per client, so every update is a
 // single-image gradient (local_batch_size >= samples, one epoch, sgd).
-class InversionAttackTest : public ::testing::Test {
+class InversionAttackTest : public SmallFashionMnistSuite {
  protected:
-  static void SetUpTestSuite() {
-    StatusOr<Dataset> train =
-        LoadFashionMnist("/usr/share/datasets/fashion-mnist", Split::kTrain);
-    ASSERT_TRUE(train.ok()) << train.status();
-    StatusOr<Dataset> test = LoadFashionMnist("/usr/share/datasets/fashion-mnist", Split::kTest);
-    ASSERT_TRUE(test.ok()) << test.status();
-    train_ = new Dataset(StratifiedSubset(*train, 40, Seed(7)));
-    test_ = new Dataset(StratifiedSubset(*test, 500, Seed(8)));
-    ASSERT_TRUE(RegisterBuiltinAttacks().ok());
-  }
-  static void TearDownTestSuite() {
-    delete train_;
-    delete test_;
-  }
-
   // Clients 0..clients-1 own one image each (train_ indices `first` ...).
   static Partition OneImagePerClient(int64_t clients, int64_t first) {
     Partition p;
@@ -180,13 +166,7 @@ class InversionAttackTest : public ::testing::Test {
     StatusOr<FederatedResult> r = (*engine)->Run();
     ASSERT_TRUE(r.ok()) << r.status();
   }
-
-  static Dataset* train_;
-  static Dataset* test_;
 };
-
-Dataset* InversionAttackTest::train_ = nullptr;
-Dataset* InversionAttackTest::test_ = nullptr;
 
 TEST_F(InversionAttackTest, DlgRecoversOneImageFromARealRound) {
   const Partition partition = OneImagePerClient(2, 0);

@@ -14,9 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "../common/data_util.h"
 #include "confml/attacks/attacks.h"
 #include "confml/core/attack.h"
 #include "confml/core/federated.h"
+#include "federation_util.h"
 
 namespace confml::attacks {
 namespace {
@@ -106,41 +108,16 @@ class MembershipRunTest : public ::testing::Test {
     ASSERT_TRUE(RegisterBuiltinAttacks().ok());
     // Noisy blobs: a wide MLP memorises its 300 samples but generalises
     // poorly, the regime where membership leaks.
-    SyntheticOptions so;
-    so.num_samples = 1400;
-    so.num_features = 32;
-    so.num_classes = 8;
-    so.separation = 0.35;
-    StatusOr<Dataset> all = MakeSynthetic(so, Seed(31));
+    StatusOr<Dataset> all = MakeSynthetic(
+        {.num_samples = 1400, .num_features = 32, .num_classes = 8, .separation = 0.35}, Seed(31));
     ASSERT_TRUE(all.ok()) << all.status();
-    std::vector<int64_t> tr, te;
-    for (int64_t i = 0; i < all->size(); ++i) (i < 600 ? tr : te).push_back(i);
-    train_ = all->Subset(tr);
-    test_ = all->Subset(te);
+    testing::SplitAt(*all, 600, all->size(), &train_, &test_);
     partition_ = {{}, {}};
     for (int64_t i = 0; i < train_.size(); ++i) partition_[static_cast<size_t>(i % 2)].push_back(i);
   }
 
   AttackReport Run(const std::string& attack, std::map<std::string, ParamValue> params,
                    bool refuse_attacker) {
-    FederatedOptions o;
-    o.rounds = 4;
-    o.clients_per_round = 2;
-    o.local_epochs = 25;
-    o.local_batch_size = 32;
-    o.optimizer.name = "adam";
-    o.optimizer.lr = 3e-3;
-    o.eval_every = 0;
-    FederatedSetup s;
-    s.model = "mlp";
-    s.model_params = {{"hidden", std::vector<int64_t>{128, 128}}};
-    s.train = &train_;
-    s.test = &test_;
-    s.partition = partition_;
-    s.seed = Seed(8);
-    StatusOr<std::unique_ptr<FederatedEngine>> e = FederatedEngine::Create(o, std::move(s));
-    EXPECT_TRUE(e.ok()) << e.status();
-    if (!e.ok()) return {};
     AttackEnv env;
     env.model = "mlp";
     env.model_params = {{"hidden", std::vector<int64_t>{128, 128}}};
@@ -155,6 +132,10 @@ class MembershipRunTest : public ::testing::Test {
     env.rounds = 4;
     env.clients_per_round = 2;
     env.seed = Seed(99);
+    StatusOr<std::unique_ptr<FederatedEngine>> e =
+        FederatedEngine::Create(OptionsFor(env), SetupFor(env, Seed(8)));
+    EXPECT_TRUE(e.ok()) << e.status();
+    if (!e.ok()) return {};
     StatusOr<AttackPtr> a = CreateAttack(attack, params, env);
     EXPECT_TRUE(a.ok()) << a.status();
     if (!a.ok()) return {};

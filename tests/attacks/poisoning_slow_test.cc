@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/data_util.h"
 #include "confml/attacks/attacks.h"
 #include "confml/attacks/poisoning.h"
 #include "confml/core/attack.h"
@@ -34,19 +35,12 @@ class PoisoningMatrixTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(RegisterBuiltinAttacks().ok());
     ASSERT_TRUE(defenses::RegisterRobustAggregators().ok());
-    SyntheticOptions so;
     // Hard enough that the clean model is far from perfect (about 70 %
     // accuracy), so attacks have room to show.
-    so.num_samples = 3000;
-    so.num_features = 32;
-    so.num_classes = 10;
-    so.separation = 0.5;
-    StatusOr<Dataset> all = MakeSynthetic(so, Seed(21));
+    StatusOr<Dataset> all = MakeSynthetic(
+        {.num_samples = 3000, .num_features = 32, .num_classes = 10, .separation = 0.5}, Seed(21));
     ASSERT_TRUE(all.ok()) << all.status();
-    std::vector<int64_t> tr, te;
-    for (int64_t i = 0; i < all->size(); ++i) (i % 3 == 0 ? te : tr).push_back(i);
-    train_ = all->Subset(tr);
-    test_ = all->Subset(te);
+    testing::SplitEvery(*all, 3, &train_, &test_);
   }
 
   Outcome Run(const std::string& attack, const std::map<std::string, ParamValue>& params,

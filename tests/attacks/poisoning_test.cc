@@ -14,10 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "../common/data_util.h"
 #include "confml/attacks/attacks.h"
 #include "confml/core/attack.h"
 #include "confml/core/federated.h"
 #include "confml/defenses/robust_aggregation.h"
+#include "federation_util.h"
 
 namespace confml::attacks {
 namespace {
@@ -218,17 +220,10 @@ class PoisoningRunTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(RegisterBuiltinAttacks().ok());
     ASSERT_TRUE(defenses::RegisterRobustAggregators().ok());
-    SyntheticOptions so;
-    so.num_samples = 1500;
-    so.num_features = 16;
-    so.num_classes = 4;
-    so.separation = 1.2;
-    StatusOr<Dataset> all = MakeSynthetic(so, Seed(21));
+    StatusOr<Dataset> all = MakeSynthetic(
+        {.num_samples = 1500, .num_features = 16, .num_classes = 4, .separation = 1.2}, Seed(21));
     ASSERT_TRUE(all.ok()) << all.status();
-    std::vector<int64_t> tr, te;
-    for (int64_t i = 0; i < all->size(); ++i) (i % 3 == 0 ? te : tr).push_back(i);
-    train_ = all->Subset(tr);
-    test_ = all->Subset(te);
+    testing::SplitEvery(*all, 3, &train_, &test_);
     StatusOr<Partition> p = PartitionIid(train_.labels, 10, Seed(4).Child("partition"));
     ASSERT_TRUE(p.ok());
     partition_ = *p;
@@ -247,6 +242,7 @@ class PoisoningRunTest : public ::testing::Test {
     env.learning_rate = 0.05;
     env.rounds = 4;
     env.clients_per_round = 10;
+    env.server_lr = server_lr_;
     env.seed = Seed(77);
     return env;
   }
@@ -256,21 +252,14 @@ class PoisoningRunTest : public ::testing::Test {
   double Run(const std::string& attack, std::map<std::string, ParamValue> params,
              std::set<int64_t> malicious, AttackReport* report, int64_t rounds = 4,
              const std::string& aggregator = "", std::map<std::string, ParamValue> agg_params = {}) {
-    FederatedOptions o;
-    o.rounds = rounds;
-    o.clients_per_round = 10;
-    o.local_epochs = 2;
-    o.local_batch_size = 16;
+    AttackEnv env = Env(malicious);
+    env.rounds = rounds;
+    FederatedOptions o = OptionsFor(env);
+    // The devices' optimizer may differ from the recipe the env tells the
+    // attack (lr_ changes only the former).
     o.optimizer.lr = lr_;
     o.optimizer.momentum = 0.9;
-    o.eval_every = 0;
-    FederatedSetup s;
-    s.model = "mlp";
-    s.model_params = {{"hidden", std::vector<int64_t>{32}}};
-    s.train = &train_;
-    s.test = &test_;
-    s.partition = partition_;
-    s.seed = Seed(5);
+    FederatedSetup s = SetupFor(env, Seed(5));
     if (!aggregator.empty()) {
       StatusOr<AggregatorPtr> agg = CreateAggregator(aggregator, agg_params);
       EXPECT_TRUE(agg.ok()) << agg.status();
@@ -282,8 +271,6 @@ class PoisoningRunTest : public ::testing::Test {
     if (!e.ok()) return -1;
     AttackPtr a;
     if (!attack.empty()) {
-      AttackEnv env = Env(malicious);
-      env.rounds = rounds;
       StatusOr<AttackPtr> made = CreateAttack(attack, params, env);
       EXPECT_TRUE(made.ok()) << made.status();
       if (!made.ok()) return -1;
@@ -311,6 +298,7 @@ class PoisoningRunTest : public ::testing::Test {
   Dataset train_, test_;
   Partition partition_;
   double lr_ = 0.05;
+  double server_lr_ = 1.0;  // The runtime's step, for the engine and the env alike.
   int64_t malicious_selected_rounds_ = 0;
   // Added after the attack's hooks (e.g. a test double of the benign devices).
   std::vector<std::shared_ptr<FederatedHooks>> extra_hooks_;
@@ -471,6 +459,15 @@ TEST_F(PoisoningRunTest, ModelReplacementGivesLWhenBenignUpdatesAreZero) {
   AttackReport eta;
   Run("backdoor", {{"attack_rounds", std::vector<int64_t>{2}}, {"server_lr", 2.0}}, {3}, &eta, 2);
   EXPECT_EQ(eta.metrics["scale"], 5.0);
+  // A runtime that steps 2 times the aggregate (federated.server_lr): the
+  // attacker's default takes eta from the federation, so gamma = 10 / 2 and
+  // G' = G + 2 (1/10) 5 (L - G) = L again.
+  server_lr_ = 2.0;
+  AttackReport server_step;
+  Run("backdoor", {{"attack_rounds", std::vector<int64_t>{2}}}, {3}, &server_step, 2);
+  EXPECT_EQ(server_step.metrics["scale"], 5.0);
+  EXPECT_LT(server_step.metrics["replacement_error"], 1e-5);
+  server_lr_ = 1.0;
   extra_hooks_.clear();
 }
 

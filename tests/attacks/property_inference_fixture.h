@@ -10,10 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "../common/data_util.h"
 #include "confml/attacks/attacks.h"
 #include "confml/attacks/property_inference.h"
 #include "confml/core/attack.h"
 #include "confml/core/federated.h"
+#include "federation_util.h"
 
 namespace confml::attacks {
 namespace {
@@ -46,10 +48,7 @@ class PropertyInferenceTest : public ::testing::Test {
     ASSERT_TRUE(all.ok()) << all.status();
     // First 6000 test images: the federation's training data; the rest: the
     // held-out set the attacker draws its auxiliary data from.
-    std::vector<int64_t> a, b;
-    for (int64_t i = 0; i < all->size(); ++i) (i < 6000 ? a : b).push_back(i);
-    train_ = all->Subset(a);
-    test_ = all->Subset(b);
+    testing::SplitAt(*all, 6000, all->size(), &train_, &test_);
   }
 
   // `clients` devices of 300 samples: client 0 the attacker (IID), the
@@ -97,21 +96,7 @@ class PropertyInferenceTest : public ::testing::Test {
     EXPECT_TRUE(attack.ok()) << attack.status();
     if (!attack.ok()) return {};
 
-    FederatedOptions o;
-    o.rounds = rounds;
-    o.clients_per_round = per_round;
-    o.local_epochs = env.local_epochs;
-    o.local_batch_size = env.local_batch_size;
-    o.optimizer.lr = env.learning_rate;
-    o.eval_every = 0;
-    FederatedSetup s;
-    s.model = env.model;
-    s.model_params = env.model_params;
-    s.train = &train_;
-    s.test = &test_;
-    s.partition = partition_;
-    s.seed = Seed(seed);
-    auto engine = FederatedEngine::Create(o, std::move(s));
+    auto engine = FederatedEngine::Create(OptionsFor(env), SetupFor(env, Seed(seed)));
     EXPECT_TRUE(engine.ok()) << engine.status();
     if (!engine.ok()) return {};
     if (refuse_attacker) (*engine)->AddHooks(std::make_shared<RefuseClients>(std::set<int64_t>{0}));

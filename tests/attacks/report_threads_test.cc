@@ -15,9 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "../common/data_util.h"
 #include "confml/attacks/attacks.h"
 #include "confml/core/attack.h"
 #include "confml/core/federated.h"
+#include "federation_util.h"
 
 namespace confml::attacks {
 namespace {
@@ -43,10 +45,7 @@ class ReportThreadsTest : public ::testing::Test {
     ASSERT_TRUE(RegisterBuiltinAttacks().ok());
     StatusOr<Dataset> all = LoadFashionMnist(kDir, Split::kTest);
     ASSERT_TRUE(all.ok()) << all.status();
-    std::vector<int64_t> a, b;
-    for (int64_t i = 0; i < 1000; ++i) (i < 400 ? a : b).push_back(i);
-    train_ = all->Subset(a);
-    test_ = all->Subset(b);
+    testing::SplitAt(*all, 400, 1000, &train_, &test_);
     partition_ = {{}, {}};
     for (int64_t i = 0; i < train_.size(); ++i) partition_[static_cast<size_t>(i % 2)].push_back(i);
   }
@@ -75,21 +74,8 @@ class ReportThreadsTest : public ::testing::Test {
       if (!a.ok()) return {};
       copies.push_back(*a);
     }
-    FederatedOptions o;
-    o.rounds = env.rounds;
-    o.clients_per_round = env.clients_per_round;
-    o.local_epochs = env.local_epochs;
-    o.local_batch_size = env.local_batch_size;
-    o.optimizer.lr = env.learning_rate;
-    o.eval_every = 0;
-    FederatedSetup s;
-    s.model = env.model;
-    s.model_params = env.model_params;
-    s.train = &train_;
-    s.test = &test_;
-    s.partition = partition_;
-    s.seed = Seed(5);
-    StatusOr<std::unique_ptr<FederatedEngine>> e = FederatedEngine::Create(o, std::move(s));
+    StatusOr<std::unique_ptr<FederatedEngine>> e =
+        FederatedEngine::Create(OptionsFor(env), SetupFor(env, Seed(5)));
     EXPECT_TRUE(e.ok()) << e.status();
     if (!e.ok()) return {};
     for (const AttackPtr& a : copies) (*e)->AddHooks(a);

@@ -1,5 +1,6 @@
-// Tests of experiments/src/device_words.h: the device_words dataset, the
-// owned partition, and the word scenario as a kind: federated config.
+// Tests of experiments/src/device_words.h: the device_words dataset, its
+// owners and partition owned (PartitionOwned), and the word scenario as a
+// kind: federated config.
 #include "../../experiments/src/device_words.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "confml/core/partition.h"
 #include "confml/experiments/parties.h"
 #include "run_util.h"
 
@@ -37,9 +39,10 @@ TEST(DeviceWordsTest, ClientIHoldsExactlyDeviceIsWords) {
   EXPECT_EQ(data->train.labels, all->labels);
   EXPECT_EQ(data->test.labels, data->train.labels);  // Every device's words.
 
-  StatusOr<Partition> p = OwnedPartition(kDeviceWordsDataset, params, data->train, 3);
+  // Device 0 has 3 words, then 2, then 1; 5-letter words give 2 windows each.
+  EXPECT_EQ(data->train.owner, (std::vector<int32_t>{0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2}));
+  StatusOr<Partition> p = PartitionOwned(data->train.owner, 3);
   ASSERT_TRUE(p.ok()) << p.status();
-  // 5-letter words give 2 windows each: device 0 has 3 words, then 2, then 1.
   EXPECT_EQ(*p, (Partition{{0, 1, 2, 3, 4, 5}, {6, 7, 8, 9}, {10, 11}}));
   for (size_t d = 0; d < p->size(); ++d) {
     StatusOr<std::vector<std::vector<std::string>>> words = ParseDeviceWords(kDevices);
@@ -48,6 +51,12 @@ TEST(DeviceWordsTest, ClientIHoldsExactlyDeviceIsWords) {
     ASSERT_TRUE(own.ok());
     EXPECT_EQ(data->train.Subset((*p)[d]).labels, own->labels) << "device " << d;
   }
+  // A subset (train_limit's) keeps each sample's device.
+  const Dataset cut = data->train.Subset({1, 7, 10, 11});
+  EXPECT_TRUE(cut.Validate().ok());
+  StatusOr<Partition> p_cut = PartitionOwned(cut.owner, 3);
+  ASSERT_TRUE(p_cut.ok()) << p_cut.status();
+  EXPECT_EQ(*p_cut, (Partition{{0}, {1}, {2, 3}}));
 
   StatusOr<TrainTest> held_out =
       Build({{"devices", kDevices}, {"test_words", std::vector<std::string>{"which"}}});
@@ -59,20 +68,26 @@ TEST(DeviceWordsTest, MismatchesAreInvalidArgumentNamingWhatIsWrong) {
   const std::map<std::string, ParamValue> params = {{"devices", kDevices}};
   StatusOr<TrainTest> data = Build(params);
   ASSERT_TRUE(data.ok()) << data.status();
-  StatusOr<Partition> p = OwnedPartition(kDeviceWordsDataset, params, data->train, 2);
+  StatusOr<Partition> p = PartitionOwned(data->train.owner, 2);
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(p.status().message().find("num_clients is 2 but dataset device_words lists 3"),
+  EXPECT_NE(p.status().message().find("num_clients is 2 but the samples have 3 owners"),
             std::string::npos)
       << p.status();
 
-  p = OwnedPartition("synthetic", {}, data->train, 3);
+  StatusOr<Dataset> synthetic = MakeSynthetic(SyntheticOptions{}, Seed(1));
+  ASSERT_TRUE(synthetic.ok()) << synthetic.status();
+  p = PartitionOwned(synthetic->owner, 3);
   ASSERT_FALSE(p.ok());
-  EXPECT_NE(p.status().message().find("dataset 'synthetic' does not"), std::string::npos);
+  EXPECT_NE(p.status().message().find(
+                "partition owned needs a dataset whose samples have owners, e.g. device_words"),
+            std::string::npos)
+      << p.status();
 
-  p = OwnedPartition(kDeviceWordsDataset, params, data->train.Subset({0, 1, 2}), 3);
+  // A cut that leaves device 1 and 2 without a sample.
+  p = PartitionOwned(data->train.Subset({0, 1, 2}).owner, 3);
   ASSERT_FALSE(p.ok());
-  EXPECT_NE(p.status().message().find("train_limit"), std::string::npos) << p.status();
+  EXPECT_NE(p.status().message().find("client 1 owns no sample"), std::string::npos) << p.status();
 
   StatusOr<TrainTest> empty = Build({{"devices", std::vector<std::string>{"about", " "}}});
   ASSERT_FALSE(empty.ok());

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../../experiments/src/federated_runner.h"
+#include "../common/data_util.h"
 #include "confml/core/federated.h"
 #include "confml/core/fl_checkpoint.h"
 #include "confml/defenses/robust_aggregation.h"
@@ -109,17 +110,10 @@ class FederatedDropoutTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_TRUE(defenses::RegisterRobustAggregators().ok());
-    SyntheticOptions so;
-    so.num_samples = 360;
-    so.num_features = 10;
-    so.num_classes = 3;
-    so.separation = 1.5;
-    StatusOr<Dataset> all = MakeSynthetic(so, Seed(11));
+    StatusOr<Dataset> all = MakeSynthetic(
+        {.num_samples = 360, .num_features = 10, .num_classes = 3, .separation = 1.5}, Seed(11));
     ASSERT_TRUE(all.ok()) << all.status();
-    std::vector<int64_t> tr, te;
-    for (int64_t i = 0; i < all->size(); ++i) (i % 4 == 0 ? te : tr).push_back(i);
-    train_ = all->Subset(tr);
-    test_ = all->Subset(te);
+    testing::SplitEvery(*all, 4, &train_, &test_);
   }
   FederatedOptions Options() const {
     FederatedOptions o;

@@ -7,7 +7,6 @@
 
 #include <regex>
 
-#include "federated_runner.h"
 #include "net_common.h"
 #include "net_internal.h"
 #include "process_util.h"
@@ -34,118 +33,27 @@ std::string WriteFederatedConfig(const testing::Cluster& c, int rounds = 3) {
   return path;
 }
 
-std::string RunFolder(const std::string& output) {
-  std::smatch m;
-  static const std::regex kFolder("run folder: (\\S+)");
-  return std::regex_search(output, m, kFolder) ? m[1].str() : "";
-}
-
-// Starts `confml serve model-provider` for the runtime at `runtime`.
-pid_t StartProvider(testing::Cluster& c, const std::vector<std::string>& link,
-                    const std::string& runtime, const std::string& log,
-                    const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args{"serve", "model-provider", "--runtime", runtime};
-  args.insert(args.end(), link.begin(), link.end());
-  args.insert(args.end(), extra.begin(), extra.end());
-  return c.Start(args, log);
-}
-
-// `confml run` of `config` in one process, the reference of every process
-// run: its run folder and final-model hash, or `error` saying what failed.
-struct SingleRun {
-  std::string run_dir, hash, error;
-};
-
-SingleRun RunInOneProcess(testing::Cluster& c, const std::string& config) {
-  SingleRun r;
-  pid_t run = c.Start({"run", config, "--progress=none"}, "run.log");
-  std::optional<int> rc = c.WaitExit(run, 120);
-  const std::string log = testing::ReadAll(c.Path("run.log"));
-  if (!rc || *rc != 0) {
-    r.error = "confml run failed:\n" + log;
-    return r;
-  }
-  r.run_dir = RunFolder(log);
-  StatusOr<std::string> hash = experiments::ReadFederatedStateHash(r.run_dir + "/fl_rounds.h5");
-  if (!hash.ok() || hash->empty()) {
-    r.error = "no final-model hash: " + hash.status().ToString() + "\n" + log;
-    return r;
-  }
-  r.hash = *hash;
-  return r;
-}
-
-// The verifier and the runtime of one federated flow, started: `link` holds
-// the flags every party passes to reach the verifier, `runtime` the runtime's
-// address (empty when it did not come up; the logs say why).
-struct FlowParties {
-  std::string verifier;
-  std::vector<std::string> link;
-  pid_t runtime_pid = -1;
-  std::string runtime;
-};
-
-FlowParties StartVerifierAndRuntime(testing::Cluster& c, const std::string& config, int devices,
-                                    const std::vector<std::string>& runtime_flags = {}) {
-  FlowParties f;
-  f.verifier = c.StartVerifier(config);
-  if (f.verifier.empty()) return f;
-  f.link = {
-      "--config", config, "--verifier", f.verifier, "--verifier-cert", c.Path("verifier.pem")};
-  std::vector<std::string> rt{"serve",        "runtime",
-                              "--listen",     "127.0.0.1:0",
-                              "--ready-file", c.Path("runtime.addr"),
-                              "--devices",    std::to_string(devices)};
-  rt.insert(rt.end(), runtime_flags.begin(), runtime_flags.end());
-  rt.insert(rt.end(), f.link.begin(), f.link.end());
-  f.runtime_pid = c.Start(rt, "runtime.log");
-  f.runtime = c.WaitForFile("runtime.addr", 60).value_or("");
-  return f;
-}
-
-// `confml device` arguments for device `index` (named device-<index + 1>) of `of`.
-std::vector<std::string> DeviceArgs(const FlowParties& f, int index, int of,
-                                    const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> dev{"device",
-                               "--runtime",
-                               f.runtime,
-                               "--index",
-                               std::to_string(index),
-                               "--of",
-                               std::to_string(of),
-                               "--name",
-                               "device-" + std::to_string(index + 1)};
-  dev.insert(dev.end(), extra.begin(), extra.end());
-  dev.insert(dev.end(), f.link.begin(), f.link.end());
-  return dev;
-}
-
-std::string JsonHash(const std::string& json) {
-  std::smatch m;
-  static const std::regex kHash("\"final_state_hash\": \"([0-9a-f]+)\"");
-  return std::regex_search(json, m, kHash) ? m[1].str() : "";
-}
-
 TEST(FederatedProcesses, FinalModelEqualsTheSingleProcessRun) {
   testing::Cluster c;
   const std::string config = WriteFederatedConfig(c);
 
   // The reference: `confml run` in one process.
-  const SingleRun ref = RunInOneProcess(c, config);
+  const testing::SingleRun ref = testing::RunInOneProcess(c, config);
   ASSERT_TRUE(ref.error.empty()) << ref.error;
 
   // The same config as processes.
-  const FlowParties f = StartVerifierAndRuntime(
+  const testing::FlowParties f = testing::StartVerifierAndRuntime(
       c, config, 2, {"--results", c.Path("results.json"), "--linger", "20"});
   ASSERT_FALSE(f.runtime.empty()) << testing::ReadAll(c.Path("verifier.log"))
                                   << testing::ReadAll(c.Path("runtime.log"));
   const std::vector<std::string>& link = f.link;
   const pid_t runtime_pid = f.runtime_pid;
   const std::optional<std::string> runtime = f.runtime;
-  const pid_t provider = StartProvider(c, link, *runtime, "model-provider.log");
+  const pid_t provider = testing::StartProvider(c, link, *runtime, "model-provider.log");
   std::vector<pid_t> devices;
   for (int i = 0; i < 2; ++i) {
-    devices.push_back(c.Start(DeviceArgs(f, i, 2), "device-" + std::to_string(i + 1) + ".log"));
+    devices.push_back(
+        c.Start(testing::DeviceArgs(f, i, 2), "device-" + std::to_string(i + 1) + ".log"));
   }
   // The model-provider released the initial model and was acknowledged.
   std::optional<int> prc = c.WaitExit(provider, 120);
@@ -169,7 +77,7 @@ TEST(FederatedProcesses, FinalModelEqualsTheSingleProcessRun) {
   ASSERT_TRUE(rc) << rlog;
   EXPECT_EQ(*rc, 0) << rlog;
   const std::string results = testing::ReadAll(c.Path("results.json"));
-  EXPECT_EQ(JsonHash(results), ref.hash) << results;
+  EXPECT_EQ(testing::JsonHash(results), ref.hash) << results;
   EXPECT_NE(results.find("\"dropouts\": []"), std::string::npos) << results;
   // The runtime wrote a run folder as `confml run` does, with the same model.
   std::smatch m;
@@ -189,10 +97,10 @@ TEST(FederatedProcesses, FinalModelEqualsTheSingleProcessRun) {
 TEST(FederatedProcesses, KilledDeviceIsADropoutAndTheResultIsUnchanged) {
   testing::Cluster c;
   const std::string config = WriteFederatedConfig(c, 8);
-  const SingleRun ref = RunInOneProcess(c, config);
+  const testing::SingleRun ref = testing::RunInOneProcess(c, config);
   ASSERT_TRUE(ref.error.empty()) << ref.error;
 
-  const FlowParties f = StartVerifierAndRuntime(
+  const testing::FlowParties f = testing::StartVerifierAndRuntime(
       c, config, 2,
       {"--round-timeout", "3", "--results", c.Path("results.json"), "--linger", "10"});
   ASSERT_FALSE(f.runtime.empty()) << testing::ReadAll(c.Path("verifier.log"))
@@ -202,7 +110,8 @@ TEST(FederatedProcesses, KilledDeviceIsADropoutAndTheResultIsUnchanged) {
   const std::optional<std::string> runtime = f.runtime;
   std::vector<pid_t> devices;
   for (int i = 0; i < 2; ++i) {
-    devices.push_back(c.Start(DeviceArgs(f, i, 2), "device-" + std::to_string(i + 1) + ".log"));
+    devices.push_back(
+        c.Start(testing::DeviceArgs(f, i, 2), "device-" + std::to_string(i + 1) + ".log"));
   }
   // device-2 is frozen once it has joined and killed once round 1 has gone
   // out to it, so it dies holding work whatever the machine's speed: the
@@ -211,7 +120,7 @@ TEST(FederatedProcesses, KilledDeviceIsADropoutAndTheResultIsUnchanged) {
   ASSERT_TRUE(c.WaitForLog("runtime.log", "device device-2 joined", 90))
       << testing::ReadAll(c.Path("runtime.log"));
   ::kill(devices[1], SIGSTOP);
-  StartProvider(c, link, *runtime, "model-provider.log");
+  testing::StartProvider(c, link, *runtime, "model-provider.log");
   ASSERT_TRUE(c.WaitForLog("runtime.log", "clients to device-2", 90))
       << testing::ReadAll(c.Path("runtime.log"));
   ::kill(devices[1], SIGKILL);
@@ -226,7 +135,7 @@ TEST(FederatedProcesses, KilledDeviceIsADropoutAndTheResultIsUnchanged) {
   EXPECT_EQ(*rc, 0) << rlog;
   EXPECT_NE(rlog.find("device device-2 dropped out"), std::string::npos) << rlog;
   const std::string results = testing::ReadAll(c.Path("results.json"));
-  EXPECT_EQ(JsonHash(results), ref.hash) << results;
+  EXPECT_EQ(testing::JsonHash(results), ref.hash) << results;
   EXPECT_NE(results.find("\"dropouts\": [\"device-2\"]"), std::string::npos) << results;
 }
 
@@ -236,14 +145,15 @@ TEST(FederatedProcesses, KilledDeviceIsADropoutAndTheResultIsUnchanged) {
 TEST(FederatedProcesses, UnadmittedDeviceIsRefusedInTheHandshake) {
   testing::Cluster c;
   const std::string config = WriteFederatedConfig(c);
-  const FlowParties f = StartVerifierAndRuntime(c, config, 1);
+  const testing::FlowParties f = testing::StartVerifierAndRuntime(c, config, 1);
   ASSERT_FALSE(f.runtime.empty()) << testing::ReadAll(c.Path("verifier.log"))
                                   << testing::ReadAll(c.Path("runtime.log"));
   const std::optional<std::string> runtime = f.runtime;
 
-  pid_t device = c.Start(
-      DeviceArgs(f, 0, 1, {"--component", "attacks=exfiltrate_updates", "--connect-timeout", "6"}),
-      "device.log");
+  pid_t device =
+      c.Start(testing::DeviceArgs(
+                  f, 0, 1, {"--component", "attacks=exfiltrate_updates", "--connect-timeout", "6"}),
+              "device.log");
   std::optional<int> rc = c.WaitExit(device, 90);
   const std::string log = testing::ReadAll(c.Path("device.log"));
   ASSERT_TRUE(rc) << log;
@@ -263,15 +173,17 @@ TEST(FederatedProcesses, UnadmittedDeviceIsRefusedInTheHandshake) {
 TEST(FederatedProcesses, InitialModelOnlyFromAnAdmittedProviderOfTheSameModel) {
   testing::Cluster c;
   const std::string config = WriteFederatedConfig(c);
-  const FlowParties f = StartVerifierAndRuntime(c, config, 1, {"--model-timeout", "12"});
+  const testing::FlowParties f =
+      testing::StartVerifierAndRuntime(c, config, 1, {"--model-timeout", "12"});
   ASSERT_FALSE(f.runtime.empty()) << testing::ReadAll(c.Path("verifier.log"))
                                   << testing::ReadAll(c.Path("runtime.log"));
   const std::vector<std::string>& link = f.link;
   const pid_t runtime_pid = f.runtime_pid;
   const std::optional<std::string> runtime = f.runtime;
 
-  const pid_t bad = StartProvider(c, link, *runtime, "model-provider.log",
-                                  {"--component", "attacks=leak_model", "--connect-timeout", "5"});
+  const pid_t bad =
+      testing::StartProvider(c, link, *runtime, "model-provider.log",
+                             {"--component", "attacks=leak_model", "--connect-timeout", "5"});
 
   // This test process is an honest, attested model-provider of the same
   // config, delivering a state one float short.
@@ -304,7 +216,7 @@ TEST(FederatedProcesses, InitialModelOnlyFromAnAdmittedProviderOfTheSameModel) {
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   confml::v1::Ack ack;
   auto writer = stub->DeliverModel(&ctx, &ack);
-  ASSERT_TRUE(internal::SendModel(writer.get(), short_state, 0, false, 0, 4096, &meta).ok());
+  ASSERT_TRUE(internal::SendModel(writer.get(), short_state, 0, false, 4096, &meta).ok());
   writer->WritesDone();
   const grpc::Status refused = writer->Finish();
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();
@@ -333,82 +245,19 @@ TEST(FederatedProcesses, InitialModelOnlyFromAnAdmittedProviderOfTheSameModel) {
       << rlog;
 }
 
-// A runtime killed mid-run and restarted on the same address with --resume
-// continues from its run folder's checkpoint; the devices reconnect, and the
-// run ends with the single-process model. The first runtime pauses before
-// round 5 (--pause-before-round), so the SIGKILL always lands with rounds
-// 1-4 checkpointed and round 5 not yet handed out, however fast or loaded
-// the machine is.
-TEST(FederatedProcesses, RuntimeResumedFromItsRunFolderEndsWithTheSameModel) {
-  testing::Cluster c;
-  constexpr int kRounds = 8;
-  const std::string config = WriteFederatedConfig(c, kRounds);
-  const FlowParties f = StartVerifierAndRuntime(c, config, 2, {"--pause-before-round", "5"});
-  ASSERT_FALSE(f.runtime.empty()) << testing::ReadAll(c.Path("verifier.log"))
-                                  << testing::ReadAll(c.Path("runtime.log"));
-  const std::vector<std::string>& link = f.link;
-  const pid_t first = f.runtime_pid;
-  const std::optional<std::string> runtime = f.runtime;
-  StartProvider(c, link, *runtime, "model-provider.log");
-  std::vector<pid_t> devices;
-  for (int i = 0; i < 2; ++i) {
-    devices.push_back(c.Start(DeviceArgs(f, i, 2), "device-" + std::to_string(i + 1) + ".log"));
-  }
-  ASSERT_TRUE(c.WaitForLog("runtime.log", "pausing before round 5", 120))
-      << testing::ReadAll(c.Path("runtime.log"));
-  ::kill(first, SIGKILL);
-  ASSERT_TRUE(c.WaitExit(first, 10));
-  const std::string log1 = testing::ReadAll(c.Path("runtime.log"));
-  EXPECT_NE(log1.find("round 4: 5 client results gathered"), std::string::npos) << log1;
-  EXPECT_EQ(log1.find("round 5 open"), std::string::npos) << log1;
-  std::vector<std::filesystem::path> folders;
-  for (const auto& e : std::filesystem::directory_iterator(c.Path("runs"))) {
-    folders.push_back(e.path());
-  }
-  ASSERT_EQ(folders.size(), 1u);
-  std::vector<std::string> again{
-      "serve", "runtime",  "--listen",          *runtime,    "--devices",
-      "2",     "--resume", folders[0].string(), "--results", c.Path("results.json")};
-  again.insert(again.end(), link.begin(), link.end());
-  pid_t second = c.Start(again, "runtime2.log");
-  // The checkpoint's config hash covers the initial model: the restarted
-  // runtime takes it from the model-provider again.
-  StartProvider(c, link, *runtime, "model-provider-2.log");
-  std::optional<int> rc = c.WaitExit(second, 120);
-  const std::string log2 = testing::ReadAll(c.Path("runtime2.log"));
-  ASSERT_TRUE(rc) << log2;
-  EXPECT_EQ(*rc, 0) << log2;
-  // Resumed exactly where the first runtime paused: rounds 1-4 are not run again.
-  EXPECT_EQ(log2.find("round 4 open"), std::string::npos) << log2;
-  EXPECT_NE(log2.find("round 5 open"), std::string::npos) << log2;
-  EXPECT_NE(log2.find("round " + std::to_string(kRounds) + " open"), std::string::npos) << log2;
-  for (pid_t d : devices) {
-    std::optional<int> drc = c.WaitExit(d, 60);
-    ASSERT_TRUE(drc);
-    EXPECT_EQ(*drc, 0);
-  }
-
-  const SingleRun ref = RunInOneProcess(c, config);
-  ASSERT_TRUE(ref.error.empty()) << ref.error;
-  const std::string results = testing::ReadAll(c.Path("results.json"));
-  EXPECT_EQ(JsonHash(results), ref.hash) << results;
-  EXPECT_NE(results.find("\"rounds_completed\": " + std::to_string(kRounds)), std::string::npos)
-      << results;
-}
-
 // Devices that would not compute the same experiment are refused by name
 // before any work is handed out: another resolved config, another device
 // count.
 TEST(FederatedProcesses, DeviceWithAnotherConfigOrCountIsRefused) {
   testing::Cluster c;
   const std::string config = WriteFederatedConfig(c);
-  const FlowParties f = StartVerifierAndRuntime(c, config, 2);
+  const testing::FlowParties f = testing::StartVerifierAndRuntime(c, config, 2);
   ASSERT_FALSE(f.runtime.empty()) << testing::ReadAll(c.Path("verifier.log"))
                                   << testing::ReadAll(c.Path("runtime.log"));
   const std::optional<std::string> runtime = f.runtime;
 
-  pid_t a = c.Start(DeviceArgs(f, 0, 2, {"--set", "federated.rounds=4"}), "device-1.log");
-  pid_t b = c.Start(DeviceArgs(f, 1, 3), "device-2.log");
+  pid_t a = c.Start(testing::DeviceArgs(f, 0, 2, {"--set", "federated.rounds=4"}), "device-1.log");
+  pid_t b = c.Start(testing::DeviceArgs(f, 1, 3), "device-2.log");
   for (pid_t pid : {a, b}) {
     std::optional<int> rc = c.WaitExit(pid, 60);
     ASSERT_TRUE(rc);

@@ -42,12 +42,12 @@ class MessagesTest : public ::testing::Test {
     stub_ = confml::v1::Runtime::NewStub(channel_);
   }
 
-  // Streams `chunks` as one PushUpdate and returns the status.
+  // Streams `chunks` as one PushResult and returns the status.
   grpc::Status Push(const std::vector<confml::v1::ModelChunk>& chunks) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
     confml::v1::Ack ack;
-    auto writer = stub_->PushUpdate(&ctx, &ack);
+    auto writer = stub_->PushResult(&ctx, &ack);
     for (const auto& ch : chunks) {
       if (!writer->Write(ch)) break;
     }
@@ -59,7 +59,8 @@ class MessagesTest : public ::testing::Test {
     confml::v1::ModelChunk ch;
     ch.mutable_header()->set_protocol_version(version);
     ch.set_total_bytes(total);
-    ch.set_num_samples(6);
+    ch.mutable_result()->set_client_id(0);
+    ch.mutable_result()->set_num_samples(6);
     ch.set_data(std::move(data));
     return ch;
   }
@@ -78,6 +79,11 @@ TEST_F(MessagesTest, RejectsBadMessagesAndKeepsServing) {
   grpc::Status v = Push({First(kProtocolVersion + 1, 8, std::string(8, '\0'))});
   EXPECT_EQ(v.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << v.error_message();
   EXPECT_NE(v.error_message().find(wrong_version), std::string::npos) << v.error_message();
+  // A peer of protocol 2 (which still had the word runtime) is refused the same way.
+  grpc::Status two = Push({First(2, 8, std::string(8, '\0'))});
+  EXPECT_EQ(two.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << two.error_message();
+  EXPECT_NE(two.error_message().find("protocol version 2, this build speaks 3"), std::string::npos)
+      << two.error_message();
 
   // One message over the server's 64 KiB limit: gRPC refuses it before the handler.
   grpc::Status big = Push({First(kProtocolVersion, 200000, std::string(200000, 'x'))});
@@ -107,7 +113,7 @@ TEST_F(MessagesTest, RejectsBadMessagesAndKeepsServing) {
     grpc::ByteBuffer request(&slice, 1);
     grpc::ByteBuffer response;
     grpc::Status status;
-    auto call = generic.PrepareUnaryCall(&ctx, "/confml.v1.Runtime/GetGlobalModel", request, &cq);
+    auto call = generic.PrepareUnaryCall(&ctx, "/confml.v1.Runtime/ReportFailure", request, &cq);
     call->StartCall();
     call->Finish(&response, &status, reinterpret_cast<void*>(1));
     void* tag = nullptr;
@@ -120,13 +126,15 @@ TEST_F(MessagesTest, RejectsBadMessagesAndKeepsServing) {
     }
   }
 
-  // Still serving: a well-formed update reaches the handler, which answers
+  // Still serving: a well-formed result reaches the handler, which answers
   // that no round is open (the model-provider never came).
   grpc::Status well = Push({First(kProtocolVersion, 8, std::string(8, '\0'))});
-  EXPECT_NE(well.error_code(), grpc::StatusCode::UNAVAILABLE) << well.error_message();
+  EXPECT_EQ(well.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << well.error_message();
+  EXPECT_NE(well.error_message().find("the open round is none"), std::string::npos)
+      << well.error_message();
   EXPECT_TRUE(c_.Alive(runtime_pid_));
   const std::string log = testing::ReadAll(c_.Path("runtime.log"));
-  EXPECT_NE(log.find("rejected PushUpdate from probe-device"), std::string::npos) << log;
+  EXPECT_NE(log.find("rejected PushResult from probe-device"), std::string::npos) << log;
   EXPECT_NE(log.find(wrong_version), std::string::npos) << log;
   EXPECT_NE(log.find("not a positive number of float32 values"), std::string::npos) << log;
 }

@@ -1,6 +1,7 @@
-// Starting `confml serve ...` / `confml device ...` processes from tests.
-// Every process a Cluster started is killed (SIGKILL) and reaped when the
-// Cluster goes away, whether the test passed or not.
+// Starting `confml serve ...` / `confml device ...` processes from tests, and
+// the parties of one federated flow. Every process a Cluster started is
+// killed (SIGKILL) and reaped when the Cluster goes away, whether the test
+// passed or not.
 #pragma once
 
 #include <fcntl.h>
@@ -13,20 +14,22 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <sstream>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "../experiments/test_util.h"
+#include "federated_runner.h"
 
 namespace confml::net::testing {
 
 using experiments::testing::ConfmlBinary;
 using experiments::testing::ReadAll;
 
+// The Islet word scenario as a federated config (partition owned).
 inline std::string FlWordsConfig() {
-  return std::string(CONFML_SOURCE_DIR) + "/experiments/islet/fl_words.yaml";
+  return std::string(CONFML_SOURCE_DIR) + "/experiments/islet/fl_words_federated.yaml";
 }
 
 class Cluster {
@@ -114,24 +117,17 @@ class Cluster {
   }
 
   // Starts the verifier; returns its address (empty when it did not come up).
-  std::string StartVerifier(const std::string& config) {
-    Start({"serve", "verifier", "--config", config, "--listen", "127.0.0.1:0", "--cert-out",
-           Path("verifier.pem"), "--ready-file", Path("verifier.addr")},
-          "verifier.log");
+  std::string StartVerifier(const std::string& config,
+                            const std::vector<std::string>& overrides = {}) {
+    std::vector<std::string> args{
+        "serve",       "verifier",   "--config",           config,         "--listen",
+        "127.0.0.1:0", "--cert-out", Path("verifier.pem"), "--ready-file", Path("verifier.addr")};
+    for (const std::string& o : overrides) {
+      args.push_back("--set");
+      args.push_back(o);
+    }
+    Start(args, "verifier.log");
     return WaitForFile("verifier.addr", 60).value_or("");
-  }
-
-  // A config like fl_words.yaml with `extra` flow keys (e.g. "fl_rounds: 4").
-  std::string Config(const std::string& extra_flow_keys) const {
-    const std::string path = Path("config.yaml");
-    std::ofstream out(path);
-    out << "experiment: {name: net_test, seed: 1, kind: flow}\n"
-           "tee: {name: sim}\n"
-           "attestation: {mode: policy}\n"
-           "flow: {scenario: fl_words, user_words: [about, house, plant], "
-           "other_device_words: [green, stone, lucky]"
-        << (extra_flow_keys.empty() ? "" : ", " + extra_flow_keys) << "}\n";
-    return path;
   }
 
  private:
@@ -143,5 +139,110 @@ class Cluster {
   std::filesystem::path dir_;
   std::vector<pid_t> pids_;
 };
+
+// ---- a federated flow's parties (every test of tests/net/*processes*) ----
+
+inline std::string RunFolder(const std::string& output) {
+  std::smatch m;
+  static const std::regex kFolder("run folder: (\\S+)");
+  return std::regex_search(output, m, kFolder) ? m[1].str() : "";
+}
+
+// Starts `confml serve model-provider` for the runtime at `runtime`.
+inline pid_t StartProvider(Cluster& c, const std::vector<std::string>& link,
+                           const std::string& runtime, const std::string& log,
+                           const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args{"serve", "model-provider", "--runtime", runtime};
+  args.insert(args.end(), link.begin(), link.end());
+  args.insert(args.end(), extra.begin(), extra.end());
+  return c.Start(args, log);
+}
+
+// `confml run` of `config` (with `overrides`, "section.key=value") in one
+// process, the reference of every process run: its run folder and
+// final-model hash, or `error` saying what failed.
+struct SingleRun {
+  std::string run_dir, hash, error;
+};
+
+inline SingleRun RunInOneProcess(Cluster& c, const std::string& config,
+                                 const std::vector<std::string>& overrides = {}) {
+  SingleRun r;
+  std::vector<std::string> args{"run", config};
+  args.insert(args.end(), overrides.begin(), overrides.end());
+  args.push_back("--progress=none");
+  pid_t run = c.Start(args, "run.log");
+  std::optional<int> rc = c.WaitExit(run, 120);
+  const std::string log = ReadAll(c.Path("run.log"));
+  if (!rc || *rc != 0) {
+    r.error = "confml run failed:\n" + log;
+    return r;
+  }
+  r.run_dir = RunFolder(log);
+  StatusOr<std::string> hash = experiments::ReadFederatedStateHash(r.run_dir + "/fl_rounds.h5");
+  if (!hash.ok() || hash->empty()) {
+    r.error = "no final-model hash: " + hash.status().ToString() + "\n" + log;
+    return r;
+  }
+  r.hash = *hash;
+  return r;
+}
+
+// The verifier and the runtime of one federated flow, started: `link` holds
+// the flags every party passes to reach the verifier (and the config
+// `overrides`, as --set), `runtime` the runtime's address (empty when it did
+// not come up; the logs say why).
+struct FlowParties {
+  std::string verifier;
+  std::vector<std::string> link;
+  pid_t runtime_pid = -1;
+  std::string runtime;
+};
+
+inline FlowParties StartVerifierAndRuntime(Cluster& c, const std::string& config, int devices,
+                                           const std::vector<std::string>& runtime_flags = {},
+                                           const std::vector<std::string>& overrides = {}) {
+  FlowParties f;
+  f.verifier = c.StartVerifier(config, overrides);
+  if (f.verifier.empty()) return f;
+  f.link = {
+      "--config", config, "--verifier", f.verifier, "--verifier-cert", c.Path("verifier.pem")};
+  for (const std::string& o : overrides) {
+    f.link.push_back("--set");
+    f.link.push_back(o);
+  }
+  std::vector<std::string> rt{"serve",        "runtime",
+                              "--listen",     "127.0.0.1:0",
+                              "--ready-file", c.Path("runtime.addr"),
+                              "--devices",    std::to_string(devices)};
+  rt.insert(rt.end(), runtime_flags.begin(), runtime_flags.end());
+  rt.insert(rt.end(), f.link.begin(), f.link.end());
+  f.runtime_pid = c.Start(rt, "runtime.log");
+  f.runtime = c.WaitForFile("runtime.addr", 60).value_or("");
+  return f;
+}
+
+// `confml device` arguments for device `index` (named device-<index + 1>) of `of`.
+inline std::vector<std::string> DeviceArgs(const FlowParties& f, int index, int of,
+                                           const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> dev{"device",
+                               "--runtime",
+                               f.runtime,
+                               "--index",
+                               std::to_string(index),
+                               "--of",
+                               std::to_string(of),
+                               "--name",
+                               "device-" + std::to_string(index + 1)};
+  dev.insert(dev.end(), extra.begin(), extra.end());
+  dev.insert(dev.end(), f.link.begin(), f.link.end());
+  return dev;
+}
+
+inline std::string JsonHash(const std::string& json) {
+  std::smatch m;
+  static const std::regex kHash("\"final_state_hash\": \"([0-9a-f]+)\"");
+  return std::regex_search(json, m, kHash) ? m[1].str() : "";
+}
 
 }  // namespace confml::net::testing

@@ -45,6 +45,11 @@ Status CheckOptions(const FederatedOptions& o) {
   if (o.eval_batch_size < 1) return bad("eval_batch_size", o.eval_batch_size, ">= 1");
   if (o.checkpoint_every < 1) return bad("checkpoint_every", o.checkpoint_every, ">= 1");
   if (o.min_updates < 0) return bad("min_updates", o.min_updates, ">= 0");
+  // NaN fails both comparisons, hence the negated form.
+  if (!(o.server_lr > 0.0) || !std::isfinite(o.server_lr)) {
+    return InvalidArgumentError("federated option server_lr must be finite and > 0, got " +
+                                FormatParamValue(o.server_lr));
+  }
   return OkStatus();
 }
 
@@ -82,71 +87,42 @@ namespace {
 // One sampled client's result, stored in its slot.
 using SlotResult = ClientTrainResult;
 
-// Local training on `data` from the replica's current weights. Throws
-// c10::Error on a model/data mismatch; the caller converts.
+// Local training on `data` from the replica's current weights: the
+// Trainer's loop with the client's options, so that whoever simulates a
+// device with ClientTrainOptions trains exactly as one.
 Status TrainLocal(Model& model, const ClientData& data, const FederatedOptions& options, Seed seed,
                   const ClientContext& ctx, SlotResult* out) {
-  const Dataset& ds = *data.dataset;
-  const std::vector<int64_t>& indices = *data.indices;
-  const int64_t n = static_cast<int64_t>(indices.size());
-  out->update.num_samples = n;
-  if (n == 0) return OkStatus();
-  for (int64_t i : indices) {
-    if (i < 0 || i >= ds.size()) {
-      return InvalidArgumentError("client " + std::to_string(ctx.client_id) + " has sample index " +
-                                  std::to_string(i) + " outside its dataset of " +
-                                  std::to_string(ds.size()));
+  out->update.num_samples = static_cast<int64_t>(data.indices->size());
+  StatusOr<FitSummary> fit =
+      Trainer(ClientTrainOptions(options)).FitSubset(model, *data.dataset, *data.indices, seed);
+  if (!fit.ok()) {
+    const std::string who =
+        "round " + std::to_string(ctx.round) + ", client " + std::to_string(ctx.client_id);
+    // "local loss became NaN at epoch E step S": which device diverged, and when.
+    if (fit.status().code() == StatusCode::kFailedPrecondition) {
+      return FailedPreconditionError(who + ": local " + fit.status().message());
     }
+    return fit.status().WithContext(who);
   }
-  CONFML_ASSIGN_OR_RETURN(std::unique_ptr<torch::optim::Optimizer> optimizer,
-                          MakeOptimizer(options.optimizer, model));
-  model.SetGenerator(at::detail::createCPUGenerator(seed.Child("dropout").value()));
-  model.train();
-  torch::Tensor x = FeaturesTensor(ds);
-  torch::Tensor y = LabelsTensor(ds);
-  const int64_t bs = std::min(options.local_batch_size, n);
-  std::vector<int64_t> batch_shape{bs};
-  batch_shape.insert(batch_shape.end(), ds.sample_shape.begin(), ds.sample_shape.end());
-  torch::Tensor x_buf = torch::empty(batch_shape, torch::kFloat32);
-  torch::Tensor y_buf = torch::empty({bs}, torch::kInt64);
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  torch::Tensor order_t = torch::from_blob(order.data(), {n}, torch::kInt64);
-
-  const auto t0 = std::chrono::steady_clock::now();
-  int64_t steps = 0;
-  auto capped = [&] { return options.local_steps > 0 && steps >= options.local_steps; };
-  for (int64_t epoch = 1; epoch <= options.local_epochs && !capped(); ++epoch) {
-    std::vector<int64_t> perm =
-        seed.Child("epoch", static_cast<uint64_t>(epoch)).MakeRng().Permutation(n);
-    for (int64_t i = 0; i < n; ++i)
-      order[static_cast<size_t>(i)] = indices[static_cast<size_t>(perm[static_cast<size_t>(i)])];
-    for (int64_t start = 0; start < n && !capped(); start += bs, ++steps) {
-      const int64_t len = std::min(bs, n - start);
-      torch::Tensor xb = x_buf.narrow(0, 0, len);
-      torch::Tensor yb = y_buf.narrow(0, 0, len);
-      torch::Tensor idx = order_t.narrow(0, start, len);
-      torch::index_select_out(xb, x, 0, idx);
-      torch::index_select_out(yb, y, 0, idx);
-      optimizer->zero_grad();
-      torch::Tensor loss = torch::nn::functional::cross_entropy(model.forward(xb), yb);
-      const double v = loss.item<double>();
-      if (!std::isfinite(v)) {
-        return FailedPreconditionError("round " + std::to_string(ctx.round) + ", client " +
-                                       std::to_string(ctx.client_id) + ": local loss became " +
-                                       (std::isnan(v) ? "NaN" : "infinite") + " in epoch " +
-                                       std::to_string(epoch));
-      }
-      loss.backward();
-      optimizer->step();
-      out->loss_sum += v * static_cast<double>(len);
-      out->samples_seen += len;
-    }
-  }
-  out->train_seconds = SecondsSince(t0);
+  out->loss_sum = fit->loss_sum;
+  out->samples_seen = fit->samples_seen;
+  out->train_seconds = fit->seconds;
   return OkStatus();
 }
 
 }  // namespace
+
+TrainOptions ClientTrainOptions(const FederatedOptions& options) {
+  TrainOptions t;
+  t.epochs = options.local_epochs;
+  t.max_steps = options.local_steps;
+  t.batch_size = options.local_batch_size;
+  t.optimizer = options.optimizer;
+  // One forward/backward per batch on the worker's replica: the clients are
+  // the parallelism, and every worker already runs at one intra-op thread.
+  t.micro_batches = 1;
+  return t;
+}
 
 struct FederatedEngine::Pool {
   internal::PinnedWorkers workers;
@@ -273,6 +249,11 @@ Status FederatedEngine::Init() {
     std::sort(fixed.begin(), fixed.end());
     h.Str("always_sampled");
     for (int64_t c : fixed) h.Num(c);
+  }
+  // Likewise a server step other than FedAvg's.
+  if (options_.server_lr != 1.0) {
+    h.Str("server_lr");
+    h.Num(options_.server_lr);
   }
   config_hash_ = h.value();
 
@@ -513,7 +494,15 @@ Status FederatedEngine::RunRound(int64_t round, RoundMetrics* m) {
                            std::to_string(delta.size()) + " values for a state of " +
                            std::to_string(global_.size()));
     }
-    for (size_t i = 0; i < global_.size(); ++i) global_[i] += delta[i];
+    // At 1 no multiplication, so FedAvg runs stay bitwise what they were.
+    if (options_.server_lr == 1.0) {
+      for (size_t i = 0; i < global_.size(); ++i) global_[i] += delta[i];
+    } else {
+      const double eta = options_.server_lr;
+      for (size_t i = 0; i < global_.size(); ++i) {
+        global_[i] += static_cast<float>(eta * static_cast<double>(delta[i]));
+      }
+    }
   }
   round_ = round;
 

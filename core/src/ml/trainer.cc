@@ -167,6 +167,18 @@ Status CheckReplica(Model& model, Model& replica) {
   return OkStatus();
 }
 
+// Only what viewing the dataset as tensors needs: Dataset::Validate's label
+// scan is O(dataset), and a federated round would pay it per client.
+Status CheckSizes(const Dataset& d) {
+  if (d.sample_shape.empty() ||
+      d.features.size() != d.labels.size() * static_cast<size_t>(d.sample_numel())) {
+    return InvalidArgumentError(DatasetText(d) + " has " + std::to_string(d.features.size()) +
+                                " feature values for " + std::to_string(d.labels.size()) +
+                                " samples");
+  }
+  return OkStatus();
+}
+
 // What one micro-batch leaves for the combination step.
 struct MicroResult {
   std::vector<torch::Tensor> grads;    // Per parameter, already weighted; undefined if unused.
@@ -196,12 +208,6 @@ EvalResult Evaluate(Model& model, const Dataset& dataset, int64_t batch_size) {
   return failed;
 }
 
-// Data-parallel and thread-count invariant: every step splits its batch into
-// the same micro-batches whatever the thread count; micro-batch k is computed
-// from the step's starting weights and batch-norm buffers at one intra-op
-// thread on whichever replica is free, with loss weight n_k / len so that the
-// summed gradients are the batch's mean gradient; the sums, the buffer
-// combination and the optimizer step run on one worker in a fixed order.
 StatusOr<std::vector<EpochMetrics>> Trainer::Fit(Model& model, const Dataset& train,
                                                  const Dataset* test, Seed seed,
                                                  const EpochCallback& on_epoch,
@@ -213,14 +219,46 @@ StatusOr<std::vector<EpochMetrics>> Trainer::Fit(Model& model, const Dataset& tr
   if (test != nullptr) {
     if (Status s = test->Validate(); !s.ok()) return s.WithContext("test set");
   }
+  std::vector<int64_t> all(static_cast<size_t>(train.size()));
+  for (int64_t i = 0; i < train.size(); ++i) all[static_cast<size_t>(i)] = i;
+  CONFML_ASSIGN_OR_RETURN(FitSummary summary,
+                          FitSubset(model, train, all, seed, test, on_epoch, on_step));
+  return std::move(summary.epochs);
+}
+
+// Data-parallel and thread-count invariant: every step splits its batch into
+// the same micro-batches whatever the thread count; micro-batch k is computed
+// from the step's starting weights and batch-norm buffers at one intra-op
+// thread on whichever replica is free, with loss weight n_k / len so that the
+// summed gradients are the batch's mean gradient; the sums, the buffer
+// combination and the optimizer step run on one worker in a fixed order.
+// With one micro-batch per step (every federated client) the step runs on
+// `model` itself: nothing to copy in, combine or clone.
+StatusOr<FitSummary> Trainer::FitSubset(Model& model, const Dataset& data,
+                                        const std::vector<int64_t>& indices, Seed seed,
+                                        const Dataset* test, const EpochCallback& on_epoch,
+                                        const StepCallback& on_step) const {
+  CONFML_RETURN_IF_ERROR(CheckTrainOptions(options_));
+  CONFML_RETURN_IF_ERROR(CheckSizes(data));
+  if (test != nullptr) CONFML_RETURN_IF_ERROR(CheckSizes(*test).WithContext("test set"));
+  for (int64_t i : indices) {
+    if (i < 0 || i >= data.size()) {
+      return InvalidArgumentError("sample index " + std::to_string(i) + " is outside " +
+                                  DatasetText(data) + " of " + std::to_string(data.size()) +
+                                  " samples");
+    }
+  }
+  FitSummary summary;
+  const int64_t n = static_cast<int64_t>(indices.size());
+  if (n == 0) return summary;
   CONFML_ASSIGN_OR_RETURN(std::unique_ptr<torch::optim::Optimizer> optimizer,
                           MakeOptimizer(options_.optimizer, model));
 
-  const int64_t n = train.size();
   const int64_t bs = std::min(options_.batch_size, n);
   const int64_t steps = (n + bs - 1) / bs;
   const bool pinned = options_.micro_batches > 0;
   const int64_t micro = pinned ? std::min(options_.micro_batches, bs) : 1;
+  const bool single = micro == 1;
   const int64_t worker_count =
       pinned && options_.replica_factory ? std::min(micro, CallerThreads()) : 1;
 
@@ -234,29 +272,42 @@ StatusOr<std::vector<EpochMetrics>> Trainer::Fit(Model& model, const Dataset& tr
     replicas.push_back(owned.back().get());
   }
 
-  std::vector<EpochMetrics> history;
   ModeGuard mode(model);
   int64_t epoch = 0, step = 0;
   auto where = [&] {
-    return "training on " + DatasetText(train) + " (epoch " + std::to_string(epoch) + " step " +
-           std::to_string(step) + ")";
+    return "training on " + std::to_string(n) + " samples of " + DatasetText(data) + " (epoch " +
+           std::to_string(epoch) + " step " + std::to_string(step) + ")";
   };
+  const auto t0 = std::chrono::steady_clock::now();
   try {
     Workers workers(worker_count, pinned);
     std::vector<torch::Tensor> params = model.parameters();
     std::vector<torch::Tensor> buffers = model.buffers();
     std::vector<std::vector<torch::Tensor>> replica_params, replica_buffers;
+    // Per replica: the batch is gathered into these, not into fresh tensors.
+    std::vector<torch::Tensor> x_buf, y_buf;
+    std::vector<int64_t> batch_shape{bs};
+    batch_shape.insert(batch_shape.end(), data.sample_shape.begin(), data.sample_shape.end());
     for (Model* r : replicas) {
       r->train();
       replica_params.push_back(r->parameters());
       replica_buffers.push_back(r->buffers());
+      x_buf.push_back(torch::empty(batch_shape, torch::kFloat32));
+      y_buf.push_back(torch::empty({bs}, torch::kInt64));
     }
     // The buffers every micro-batch of a step starts from.
     std::vector<torch::Tensor> start_buffers;
-    for (const torch::Tensor& b : buffers) start_buffers.push_back(b.detach().clone());
+    if (!single) {
+      for (const torch::Tensor& b : buffers) start_buffers.push_back(b.detach().clone());
+    } else {
+      model.SetGenerator(at::detail::createCPUGenerator(seed.Child("dropout").value()));
+    }
     std::vector<int64_t> synced_step(replicas.size(), -1);  // Per replica, by its worker only.
-    torch::Tensor x = FeaturesTensor(train);
-    torch::Tensor y = LabelsTensor(train);
+    const torch::Tensor x = FeaturesTensor(data);
+    const torch::Tensor y = LabelsTensor(data);
+    // The epoch's order as indices into `data`.
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    const torch::Tensor order_t = torch::from_blob(order.data(), {n}, torch::kInt64);
     std::vector<MicroResult> results(static_cast<size_t>(micro));
     int64_t global_step = 0;
 
@@ -264,12 +315,14 @@ StatusOr<std::vector<EpochMetrics>> Trainer::Fit(Model& model, const Dataset& tr
       return options_.max_steps > 0 && global_step >= options_.max_steps;
     };
     for (epoch = 1; epoch <= options_.epochs && !limit_reached(); ++epoch) {
-      std::vector<int64_t> perm =
+      const std::vector<int64_t> perm =
           seed.Child("epoch", static_cast<uint64_t>(epoch)).MakeRng().Permutation(n);
-      torch::Tensor perm_t = torch::from_blob(perm.data(), {n}, torch::kInt64);
+      for (int64_t i = 0; i < n; ++i) {
+        order[static_cast<size_t>(i)] = indices[static_cast<size_t>(perm[static_cast<size_t>(i)])];
+      }
       double loss_sum = 0.0;
       int64_t correct = 0, seen = 0;
-      const auto t0 = std::chrono::steady_clock::now();
+      const auto epoch_t0 = std::chrono::steady_clock::now();
       for (step = 1; step <= steps && !limit_reached(); ++step, ++global_step) {
         const int64_t start = (step - 1) * bs;
         const int64_t len = std::min(bs, n - start);
@@ -277,27 +330,28 @@ StatusOr<std::vector<EpochMetrics>> Trainer::Fit(Model& model, const Dataset& tr
         // Micro-batch k: `base` samples, one more for the first len % parts.
         const int64_t base = len / parts, extra = len % parts;
         auto compute = [&](int64_t w, int64_t k) -> Status {
-          Model& r = *replicas[static_cast<size_t>(w)];
+          const size_t ws = static_cast<size_t>(w);
+          Model& r = *replicas[ws];
           const int64_t nk = base + (k < extra ? 1 : 0);
           const int64_t off = start + k * base + std::min(k, extra);
-          {
+          if (!single) {
             torch::NoGradGuard no_grad;
-            if (w > 0 && synced_step[static_cast<size_t>(w)] != global_step) {
-              for (size_t i = 0; i < params.size(); ++i) {
-                replica_params[static_cast<size_t>(w)][i].copy_(params[i]);
-              }
-              synced_step[static_cast<size_t>(w)] = global_step;
+            if (w > 0 && synced_step[ws] != global_step) {
+              for (size_t i = 0; i < params.size(); ++i) replica_params[ws][i].copy_(params[i]);
+              synced_step[ws] = global_step;
             }
             for (size_t j = 0; j < buffers.size(); ++j) {
-              replica_buffers[static_cast<size_t>(w)][j].copy_(start_buffers[j]);
+              replica_buffers[ws][j].copy_(start_buffers[j]);
             }
+            r.SetGenerator(at::detail::createCPUGenerator(
+                seed.Child("dropout", static_cast<uint64_t>(global_step * micro + k)).value()));
           }
-          r.SetGenerator(at::detail::createCPUGenerator(
-              seed.Child("dropout", static_cast<uint64_t>(global_step * micro + k)).value()));
-          for (torch::Tensor& p : replica_params[static_cast<size_t>(w)]) p.mutable_grad().reset();
-          torch::Tensor idx = perm_t.narrow(0, off, nk);
-          torch::Tensor xb = torch::index_select(x, 0, idx);
-          torch::Tensor yb = torch::index_select(y, 0, idx);
+          for (torch::Tensor& p : replica_params[ws]) p.mutable_grad().reset();
+          const torch::Tensor idx = order_t.narrow(0, off, nk);
+          torch::Tensor xb = x_buf[ws].narrow(0, 0, nk);
+          torch::Tensor yb = y_buf[ws].narrow(0, 0, nk);
+          torch::index_select_out(xb, x, 0, idx);
+          torch::index_select_out(yb, y, 0, idx);
           torch::Tensor logits = r.forward(xb);
           torch::Tensor loss = torch::nn::functional::cross_entropy(logits, yb);
           const double loss_value = loss.item<double>();
@@ -309,17 +363,22 @@ StatusOr<std::vector<EpochMetrics>> Trainer::Fit(Model& model, const Dataset& tr
           if (nk != len) loss = loss * (static_cast<double>(nk) / static_cast<double>(len));
           loss.backward();
           MicroResult& out = results[static_cast<size_t>(k)];
+          out.loss_sum = loss_value * static_cast<double>(nk);
+          out.correct = logits.detach().argmax(1).eq(yb).sum().item<int64_t>();
+          if (single) {
+            // The gradients are already on `model`, its buffers already updated.
+            optimizer->step();
+            return OkStatus();
+          }
           out.grads.clear();
-          for (torch::Tensor& p : replica_params[static_cast<size_t>(w)]) {
+          for (torch::Tensor& p : replica_params[ws]) {
             out.grads.push_back(p.grad());
             p.mutable_grad().reset();
           }
           out.buffers.clear();
-          for (const torch::Tensor& b : replica_buffers[static_cast<size_t>(w)]) {
+          for (const torch::Tensor& b : replica_buffers[ws]) {
             out.buffers.push_back(b.detach().clone());
           }
-          out.loss_sum = loss_value * static_cast<double>(nk);
-          out.correct = logits.detach().argmax(1).eq(yb).sum().item<int64_t>();
           return OkStatus();
         };
         // Running statistics: the micro-batches' updated buffers weighted by
@@ -357,17 +416,22 @@ StatusOr<std::vector<EpochMetrics>> Trainer::Fit(Model& model, const Dataset& tr
           return OkStatus();
         };
         CONFML_RETURN_IF_ERROR(workers.Run(parts, compute, where));
-        CONFML_RETURN_IF_ERROR(workers.Run(1, combine_and_step, where));
+        if (!single) CONFML_RETURN_IF_ERROR(workers.Run(1, combine_and_step, where));
         for (int64_t k = 0; k < parts; ++k) {
-          loss_sum += results[static_cast<size_t>(k)].loss_sum;
-          correct += results[static_cast<size_t>(k)].correct;
+          const MicroResult& r = results[static_cast<size_t>(k)];
+          loss_sum += r.loss_sum;
+          summary.loss_sum += r.loss_sum;
+          correct += r.correct;
         }
         seen += len;
         if (on_step) on_step(step, steps);
       }
+      summary.steps = global_step;
+      summary.samples_seen += seen;
       EpochMetrics m;
       m.epoch = epoch;
-      m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      m.seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_t0).count();
       // Over the samples this epoch saw: fewer than n when max_steps cut it.
       m.train_loss = loss_sum / static_cast<double>(seen);
       m.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
@@ -379,15 +443,16 @@ StatusOr<std::vector<EpochMetrics>> Trainer::Fit(Model& model, const Dataset& tr
         m.test_loss = r.loss;
         m.test_accuracy = r.accuracy;
       }
-      history.push_back(m);
+      summary.epochs.push_back(m);
       if (on_epoch) on_epoch(m);
     }
   } catch (const c10::Error& e) {
     return InvalidArgumentError(where() + ": " + e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return InternalError("training on " + DatasetText(train) + ": " + e.what());
+    return InternalError(where() + ": " + e.what());
   }
-  return history;
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return summary;
 }
 
 }  // namespace confml

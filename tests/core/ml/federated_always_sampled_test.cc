@@ -30,11 +30,8 @@ class Participants : public FederatedHooks {
 class AlwaysSampledTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    SyntheticOptions so;
-    so.num_samples = 240;
-    so.num_features = 8;
-    so.num_classes = 3;
-    StatusOr<Dataset> all = MakeSynthetic(so, Seed(11));
+    StatusOr<Dataset> all =
+        MakeSynthetic({.num_samples = 240, .num_features = 8, .num_classes = 3}, Seed(11));
     ASSERT_TRUE(all.ok()) << all.status();
     train_ = *all;
   }

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "../../common/data_util.h"
 #include "confml/core/federated.h"
 
 namespace confml {
@@ -125,17 +126,10 @@ class WorkerSide : public ClientExecutor {
 class FederatedExecutorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    SyntheticOptions so;
-    so.num_samples = 400;
-    so.num_features = 12;
-    so.num_classes = 3;
-    so.separation = 1.5;
-    StatusOr<Dataset> all = MakeSynthetic(so, Seed(5));
+    StatusOr<Dataset> all = MakeSynthetic(
+        {.num_samples = 400, .num_features = 12, .num_classes = 3, .separation = 1.5}, Seed(5));
     ASSERT_TRUE(all.ok()) << all.status();
-    std::vector<int64_t> tr, te;
-    for (int64_t i = 0; i < all->size(); ++i) (i % 4 == 0 ? te : tr).push_back(i);
-    train_ = all->Subset(tr);
-    test_ = all->Subset(te);
+    testing::SplitEvery(*all, 4, &train_, &test_);
   }
   FederatedOptions Options(int64_t workers) const {
     FederatedOptions o;

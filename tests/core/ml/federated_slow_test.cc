@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../../common/data_util.h"
 #include "confml/core/federated.h"
 
 namespace confml {
@@ -20,10 +21,8 @@ TEST(FederatedSlowTest, FullSmallCnnIsBitwiseIdenticalForOneAndTwoWorkers) {
   at::set_num_threads(2);
   StatusOr<Dataset> all = LoadFashionMnist(dir, Split::kTest);
   ASSERT_TRUE(all.ok()) << all.status();
-  std::vector<int64_t> tr(1200), te(400);
-  for (int64_t i = 0; i < 1200; ++i) tr[static_cast<size_t>(i)] = i;
-  for (int64_t i = 0; i < 400; ++i) te[static_cast<size_t>(i)] = 1200 + i;
-  Dataset train = all->Subset(tr), test = all->Subset(te);
+  Dataset train, test;
+  testing::SplitAt(*all, 1200, 1600, &train, &test);
   Normalization norm = ComputeNormalization(train);
   ASSERT_TRUE(ApplyNormalization(norm, train).ok());
   ASSERT_TRUE(ApplyNormalization(norm, test).ok());

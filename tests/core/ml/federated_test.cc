@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "../../common/data_util.h"
 #include "confml/core/file_util.h"
 #include "confml/core/fl_checkpoint.h"
 
@@ -30,17 +31,10 @@ class FederatedTest : public ::testing::Test {
     // Intra-op parallelism on: the engine must still be worker-count
     // independent (tests otherwise run with OMP_NUM_THREADS=1).
     at::set_num_threads(2);
-    SyntheticOptions so;
-    so.num_samples = 480;
-    so.num_features = 16;
-    so.num_classes = 4;
-    so.separation = 1.5;
-    StatusOr<Dataset> all = MakeSynthetic(so, Seed(7));
+    StatusOr<Dataset> all = MakeSynthetic(
+        {.num_samples = 480, .num_features = 16, .num_classes = 4, .separation = 1.5}, Seed(7));
     ASSERT_TRUE(all.ok()) << all.status();
-    std::vector<int64_t> tr, te;
-    for (int64_t i = 0; i < all->size(); ++i) (i % 5 == 0 ? te : tr).push_back(i);
-    train_ = all->Subset(tr);
-    test_ = all->Subset(te);
+    testing::SplitEvery(*all, 5, &train_, &test_);
     std::string tmpl = ::testing::TempDir() + "confml_fl_XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;

@@ -19,12 +19,8 @@ namespace {
 constexpr double kLr = 0.1;
 
 Dataset SmallData() {
-  SyntheticOptions so;
-  so.num_samples = 40;
-  so.num_features = 6;
-  so.num_classes = 3;
-  so.separation = 1.0;
-  StatusOr<Dataset> d = MakeSynthetic(so, Seed(11));
+  StatusOr<Dataset> d = MakeSynthetic(
+      {.num_samples = 40, .num_features = 6, .num_classes = 3, .separation = 1.0}, Seed(11));
   EXPECT_TRUE(d.ok()) << d.status();
   return d.ok() ? *d : Dataset{};
 }

@@ -65,6 +65,9 @@ struct AttackEnv {
   double learning_rate = 0.05;
   int64_t rounds = 1;
   int64_t clients_per_round = 1;
+  // The runtime's step on the aggregate (FederatedOptions::server_lr): public
+  // protocol, so an attack that predicts the next global model may use it.
+  double server_lr = 1.0;
   Seed seed{0};  // The attack's own stream: derive children by name.
 };
 

@@ -36,14 +36,20 @@ struct Dataset {
   int64_t num_classes = 0;
   std::vector<float> features;        // size() * sample_numel() values.
   std::vector<int64_t> labels;        // in [0, num_classes).
+  // Which device holds each sample (device_words: device i's own words), for
+  // partition `owned`; one entry per sample, >= 0. Empty: the samples have
+  // no owner (a shared pool that any partitioner may deal out).
+  std::vector<int32_t> owner;
 
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
   int64_t sample_numel() const;
-  // The samples at `indices`, in that order. Precondition: indices in range.
+  // The samples at `indices`, in that order, with their owners. Precondition:
+  // indices in range.
   Dataset Subset(const std::vector<int64_t>& indices) const;
   // Number of samples of each class (num_classes entries).
   std::vector<int64_t> ClassCounts() const;
-  // InvalidArgument unless features/labels/shape agree and labels are in range.
+  // InvalidArgument unless features/labels/shape agree, labels are in range
+  // and `owner` is empty or holds one non-negative entry per sample.
   Status Validate() const;
 };
 

@@ -18,7 +18,8 @@
 // set) on its partition with a fresh optimizer and the randomness of
 // root.Child("fl").Child("round", r).Child("client", id), and sends its delta;
 // the runtime admits updates (hooks), aggregates them in ascending client
-// order through the Aggregator and adds the result to the global state; then
+// order through the Aggregator and adds `server_lr` times the result to the
+// global state; then
 // the global model is evaluated on the test set.
 //
 // Determinism: every worker runs LibTorch single-threaded (OpenMP ICV set to
@@ -92,7 +93,19 @@ struct FederatedOptions {
   // no minimum, so a round where every update is missing leaves the global
   // model unchanged, as one where attestation refused every client. >= 0.
   int64_t min_updates = 0;
+  // The runtime's step on the aggregate: global += server_lr * aggregate
+  // (FedOpt's server learning rate, Reddi et al., ICLR 2021; 1 is FedAvg).
+  // At 1 (the default) the aggregate is added as it is, bitwise as without
+  // this field. Finite and > 0.
+  double server_lr = 1.0;
 };
+
+// What a client's local training runs: Trainer::FitSubset with these options
+// on the client's indices, with seed root.Child("fl").Child("round",
+// r).Child("client", id). local_* become epochs, max_steps and batch_size;
+// one micro-batch per batch (the clients are the parallelism). Attacks that
+// simulate an honest device's training use it to train exactly as one.
+TrainOptions ClientTrainOptions(const FederatedOptions& options);
 
 // One client's local training as it comes back to the runtime.
 struct ClientTrainResult {

@@ -50,6 +50,14 @@ StatusOr<Partition> PartitionShards(const std::vector<int64_t>& labels, int64_t 
 StatusOr<Partition> PartitionFang(const std::vector<int64_t>& labels, int64_t num_classes,
                                   int64_t num_clients, double q, Seed seed);
 
+// Client i holds exactly the samples whose owner is i (Dataset::owner, set
+// by datasets whose samples belong to a device, such as device_words): the
+// data decides, no seed. A subset of an owned dataset keeps its owners, so
+// this also holds after dataset.train_limit. InvalidArgument when `owner` is
+// empty (the dataset has no owners), names an owner outside
+// [0, num_clients), or leaves a client without a sample.
+StatusOr<Partition> PartitionOwned(const std::vector<int32_t>& owner, int64_t num_clients);
+
 // Label histogram of each client: result[client][class]. Indices or labels
 // out of range are not counted.
 std::vector<std::vector<int64_t>> PartitionLabelCounts(const Partition& partition,

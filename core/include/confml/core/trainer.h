@@ -10,6 +10,14 @@
 // Batches are drawn from a seeded permutation per epoch, so the same seed
 // gives the same batches. Thread-compatible: one Trainer per thread.
 //
+// Trainer::FitSubset trains on some samples of a dataset, given by index,
+// without copying them; it is what a federated client runs on its partition
+// (FederatedEngine, with ClientTrainOptions in federated.h), so code that
+// simulates a device's local training calls it to train exactly as one:
+//
+//   StatusOr<FitSummary> s = Trainer(ClientTrainOptions(fl_options))
+//                                .FitSubset(*model, data, client_indices, client_seed);
+//
 // Results do not depend on the thread count. Each batch is split into a fixed
 // number of micro-batches (TrainOptions::micro_batches); every micro-batch is
 // computed at one LibTorch intra-op thread, on up to at::get_num_threads()
@@ -109,6 +117,16 @@ EvalResult Evaluate(Model& model, const Dataset& dataset, int64_t batch_size = 1
 Status ForEachAtOneThread(int64_t n, const std::function<Status(int64_t item)>& job,
                           int64_t max_workers = 0);
 
+// What a fit did, over all its epochs.
+struct FitSummary {
+  std::vector<EpochMetrics> epochs;  // One per epoch run (the last may be cut by max_steps).
+  int64_t steps = 0;                 // Optimizer steps taken.
+  int64_t samples_seen = 0;          // Samples over all steps (epochs * n without max_steps).
+  // Sum over steps, added in step order, of (batch mean loss * batch size).
+  double loss_sum = 0.0;
+  double seconds = 0.0;  // Wall time of the training loop (per-epoch evaluations included).
+};
+
 class Trainer {
  public:
   explicit Trainer(TrainOptions options) : options_(std::move(options)) {}
@@ -122,6 +140,26 @@ class Trainer {
   StatusOr<std::vector<EpochMetrics>> Fit(Model& model, const Dataset& train, const Dataset* test,
                                           Seed seed, const EpochCallback& on_epoch = {},
                                           const StepCallback& on_step = {}) const;
+
+  // Trains `model` in place on the samples `indices` of `data` (each once per
+  // epoch, in the order of the epoch's seeded permutation of the list), as
+  // Fit does on a whole dataset: Fit(m, d, ...) is FitSubset on 0..n-1. The
+  // per-call cost is O(indices), not O(data): `data` is not validated beyond
+  // its sizes (call Dataset::Validate once where it is set up; a label out of
+  // range fails the step as InvalidArgument). An empty `indices` trains
+  // nothing and succeeds. InvalidArgument for an index outside `data`, bad
+  // options or a dataset that does not fit the model; FailedPrecondition
+  // "loss became NaN at epoch E step S" for a non-finite loss.
+  //
+  // Dropout: with one micro-batch per step (micro_batches <= 1, or batches
+  // of one sample) the model's generator is seeded once with
+  // seed.Child("dropout") and runs through the fit; with several, micro-batch
+  // k of global step s draws from seed.Child("dropout", s * micro + k), so
+  // that masks do not depend on which worker computed it.
+  StatusOr<FitSummary> FitSubset(Model& model, const Dataset& data,
+                                 const std::vector<int64_t>& indices, Seed seed,
+                                 const Dataset* test = nullptr, const EpochCallback& on_epoch = {},
+                                 const StepCallback& on_step = {}) const;
 
   const TrainOptions& options() const { return options_; }
 

@@ -12,20 +12,21 @@
 // policy it fetched from the verifier: an unadmitted peer never completes the
 // handshake, so it gets no RPC served, and the failing finding is logged.
 //
-//   std::atomic<bool> stop{false};
-//   net::VerifierOptions v;  v.config_path = "experiments/islet/fl_words.yaml";
-//   v.listen = "127.0.0.1:0";  v.cert_out = "run/verifier.pem";  v.ready_file =
-//   "run/verifier.addr"; std::thread t([&] { Status s = net::ServeVerifier(v, &stop); });
-//   ...
-//   net::DeviceOptions d;  d.runtime = "127.0.0.1:5001";  d.verifier =
-//   *ReadFile("run/verifier.addr"); d.verifier_cert = "run/verifier.pem";  d.name = "device-1";
-//   d.index = 0;  d.count = 2; StatusOr<net::DeviceReport> r = net::RunDevice(d, &stop);
+// The runtime runs an ordinary `kind: federated` experiment through the
+// federated engine, as `confml run` does, from the initial model the
+// model-provider releases to it, and deals each round's clients to the
+// device processes:
 //
-// A `kind: federated` config runs the federated flow instead: the
-// model-provider builds the initial model as the engine would and releases it
-// to the runtime, which runs the experiment from it as `confml run` does and
-// deals each round's clients to the device processes (ServeRuntime,
-// RunModelProvider, RunDevice below).
+//   std::atomic<bool> stop{false};
+//   net::VerifierOptions v;  v.config_path = "experiments/islet/fl_words_federated.yaml";
+//   v.listen = "127.0.0.1:0";  v.cert_out = "run/verifier.pem";
+//   v.ready_file = "run/verifier.addr";
+//   std::thread t([&] { Status s = net::ServeVerifier(v, &stop); });
+//   ...
+//   net::DeviceOptions d;  d.config_path = v.config_path;  d.runtime = "127.0.0.1:5001";
+//   d.verifier = *ReadFileText("run/verifier.addr");  d.verifier_cert = "run/verifier.pem";
+//   d.name = "device-1";  d.index = 0;  d.count = 2;
+//   StatusOr<net::DeviceReport> r = net::RunDevice(d, &stop);
 //
 // Errors: Unavailable when a peer cannot be reached (or refused the
 // handshake) in time; Unauthenticated when an attested peer was refused;
@@ -46,17 +47,18 @@
 namespace confml::net {
 
 // The protocol version this build speaks (confml.v1 messages' header). 2
-// added the federated flow (GetWork, PushResult, ReportFailure); a peer
+// added the federated flow (GetWork, PushResult, ReportFailure) beside the
+// word runtime's RPCs; 3 removed those (GetGlobalModel, PushUpdate). A peer
 // speaking another version is refused with both versions named.
-inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr uint32_t kProtocolVersion = 3;
 
 // What every role process shares.
 struct CommonOptions {
-  // The experiment config. Required. Either the Islet fl_words flow scenario
-  // (seed, words, rounds) or an ordinary `kind: federated` experiment (the
-  // federated flow: the runtime runs the federated engine, devices train
-  // their share of its clients). An optional tee section must be sim (its
-  // parameters are the simulated platform every process shares).
+  // The experiment config. Required: a `kind: federated` experiment (the
+  // runtime runs the federated engine, devices train their share of its
+  // clients; the Islet word scenario is
+  // experiments/islet/fl_words_federated.yaml). An optional tee section must
+  // be sim (its parameters are the simulated platform every process shares).
   std::string config_path;
   // "section.key=value" overrides applied to the config, as `confml run`'s.
   // Every process of one run must be given the same ones (the federated
@@ -92,18 +94,15 @@ struct VerifierLink {
 struct RuntimeOptions : CommonOptions, VerifierLink {
   std::string listen = "127.0.0.1:0";
   std::string ready_file;
-  // Devices to wait for before round 0 (0: the config's two devices).
+  // Device processes the clients are dealt to (0: 2). With partition
+  // `owned` it must be the partition's num_clients (device i is client i).
   int64_t expected_devices = 0;
-  // A round closes with the updates it has when every device that is still
-  // taking part has sent one or this many seconds passed; devices that did
-  // not send are dropouts. It completes when at least min_clients updates
-  // arrived, else it is retried (at most max_retries times).
-  int64_t min_clients = 1;
+  // A device that holds unfinished work and sends nothing for this long is
+  // a dropout. A round that cannot go on (nobody left who may train its
+  // unfinished clients) waits at most max_retries further timeouts for a
+  // device to (re)join (see ServeRuntime).
   double round_timeout_seconds = 60;
   int64_t max_retries = 3;
-  // Optional: written after each round (magic, version, size; atomically by
-  // rename); if it exists at start, the run resumes from it.
-  std::string checkpoint;
   // Optional: the run's record (JSON) written at the end.
   std::string results_out;
   // Largest message the server accepts, and largest model/update stream.
@@ -112,41 +111,51 @@ struct RuntimeOptions : CommonOptions, VerifierLink {
   int64_t chunk_bytes = 4096;  // models stream to devices in chunks of this size
   // After the last round, how long to keep serving the final model.
   double linger_seconds = 30;
-  // Federated flow: before the first round, how long to wait for all
-  // expected_devices to join (those that did not are recorded as dropouts).
+  // Before the first round, how long to wait for all expected_devices to
+  // join (those that did not are recorded as dropouts).
   double join_timeout_seconds = 60;
-  // Federated flow: how long the runtime waits for the model-provider's
-  // initial model before round 1 (Unavailable after that), and how long a
-  // delivery may wait for the engine to be ready for it.
+  // How long the runtime waits for the model-provider's initial model
+  // before round 1 (Unavailable after that), and how long a delivery may
+  // wait for the engine to be ready for it.
   double model_timeout_seconds = 120;
-  // Federated flow: continue the run in this run folder from its fl.ckpt
-  // (as `confml run --resume`). Default empty: a new run folder.
+  // Continue the run in this run folder from its fl.ckpt (as `confml run
+  // --resume`). Default empty: a new run folder.
   std::string resume_dir;
   // Fault injection for restart tests and --resume demos. When > 0, the
-  // runtime stops handing out work when round `pause_before_round` would
-  // open (numbered as in its log: the word flow counts from 0, the federated
-  // engine from 1), logs "pausing before round R", and waits until *stop,
-  // then fails with Cancelled. Every earlier round is complete and written
-  // to the checkpoint by then (federated: at the config's checkpoint_every),
-  // so a process killed after that line always leaves the same state.
+  // runtime stops handing out work when round `pause_before_round` (counted
+  // from 1, as in its log) would open, logs "pausing before round R", and
+  // waits until *stop, then fails with Cancelled. Every earlier round is in
+  // the run folder's fl.ckpt by then (at the config's checkpoint_every), so
+  // a process killed after that line always leaves the same state.
   // Default 0: never pause.
   int64_t pause_before_round = 0;
 };
-// Serves rounds until the last one is done (and lingers) or *stop.
-// Federated flow: runs the config's experiment exactly as `confml run` does
-// (run folder, checkpoints, evaluation, hooks, aggregation), except that each
-// round's clients train on the device processes: with N = expected_devices
-// (default 2), device i owns the clients whose id % N == i. A device that
-// sends nothing for round_timeout_seconds while it holds work is a dropout
-// (recorded); its clients of the round are re-dealt to the devices still
-// taking part, so the run's result does not change. With no device left the
-// round waits another timeout for one to (re)join, at most max_retries
-// times, then fails with Unavailable. Before round 1 the engine waits (for
-// model_timeout_seconds) for the model-provider's initial model; one of
-// another size is refused by the DeliverModel call, naming both sizes and
-// the model, and one for another resolved config by its digest. A resumed
-// run needs it again: the checkpoint's config hash covers it. min_clients and checkpoint apply to
-// the word flow only.
+// Serves rounds until the last one is done (and lingers) or *stop. Runs the
+// config's experiment exactly as `confml run` does (run folder, checkpoints,
+// evaluation, hooks, aggregation), except that each round's clients train
+// on the device processes: with N = expected_devices, device i owns the
+// clients whose id % N == i. A device that sends nothing for
+// round_timeout_seconds while it holds work is a dropout (recorded). What
+// happens to its unfinished clients depends on where their data lives:
+//  - partition `owned` (a client's data is one device's own, as in the word
+//    scenario; N must equal num_clients, so device i is client i): nobody
+//    else may train them. Once every device still taking part is done, the
+//    round closes with the absent devices' clients missing
+//    (ClientTrainResult::missing: the engine skips them, counts
+//    clients_dropped, and fails the round when fewer than
+//    federated.min_updates came back). While fewer than max(1, min_updates)
+//    updates are in, the round first waits at most max_retries timeouts for
+//    an absent device to (re)join and train its client.
+//  - any other partition (every process holds the whole dataset, as MPI
+//    ranks do): they are re-dealt round robin to the devices still taking
+//    part, so the result does not change.
+// With no update possible (no device left) a round waits at most
+// max_retries timeouts for one to (re)join, then fails with Unavailable.
+// Before round 1 the engine waits (for model_timeout_seconds) for the
+// model-provider's initial model; one of another size is refused by the
+// DeliverModel call, naming both sizes and the model, and one for another
+// resolved config by its digest. A resumed run needs it again: the
+// checkpoint's config hash covers it.
 Status ServeRuntime(const RuntimeOptions& options, const std::atomic<bool>* stop);
 
 struct ModelProviderOptions : CommonOptions, VerifierLink {
@@ -154,21 +163,19 @@ struct ModelProviderOptions : CommonOptions, VerifierLink {
   int64_t chunk_bytes = 4096;  // models stream in chunks of this size
   double connect_timeout_seconds = 60;
 };
-// Creates the word model, releases it to the attested runtime in chunks and
-// checks the acknowledged byte count; returns when acknowledged. Federated
-// flow: builds the config's initial global state exactly as the engine does
-// (its seeded model, or federated.initial_model read from this process's
-// disk) and releases that, with the resolved config's digest.
+// Builds the config's initial global state exactly as the engine does (its
+// seeded model, or federated.initial_model read from this process's disk),
+// releases it to the attested runtime in chunks with the resolved config's
+// digest, and checks the acknowledged byte count; returns when acknowledged.
 Status RunModelProvider(const ModelProviderOptions& options, const std::atomic<bool>* stop);
 
 struct DeviceOptions : CommonOptions, VerifierLink {
   std::string runtime;  // "host:port"
-  // Which share of the config's words this device types: with count 2,
-  // device 0 has flow.user_words and device 1 flow.other_device_words; with
-  // more, both lists are dealt round robin. Ignored when `words` is set.
+  // This device is device `index` of `count` (the runtime's
+  // expected_devices): it owns the clients whose id % count == index, and
+  // with partition `owned` it trains no other client.
   int64_t index = 0;
   int64_t count = 2;
-  std::vector<std::string> words;
   int64_t chunk_bytes = 4096;
   double connect_timeout_seconds = 60;
   // How long to keep retrying an unreachable runtime (e.g. being restarted).
@@ -176,23 +183,17 @@ struct DeviceOptions : CommonOptions, VerifierLink {
 };
 
 struct DeviceReport {
-  std::vector<std::string> own_words;
-  int64_t rounds_trained = 0;
-  // Federated flow: clients trained, and the run's final model (StateHash).
-  int64_t clients_trained = 0;
-  std::string final_state_hash;
-  // "abo -> about" per word of the other devices (the final global model's
-  // completions from 3 letters), and how many were right.
-  std::vector<std::string> predictions;
-  double others_accuracy = 0;
-  double own_accuracy = 0;
+  int64_t rounds_trained = 0;    // rounds in which it trained at least one client
+  int64_t clients_trained = 0;   // client results the runtime took
+  std::string final_state_hash;  // the run's final model (StateHash)
 };
-// Trains one round at a time until the runtime publishes the final model,
-// then completes the other devices' words with it. Federated flow: builds
-// the config's experiment (same data, partition, model, seeds, hooks) and
-// trains the clients the runtime hands it with the engine's own local
-// training; `index`/`count` must match the runtime's device count, and the
-// resolved config must be the runtime's (FailedPrecondition otherwise).
+// Builds the config's experiment (same data, partition, model, seeds, hooks)
+// and trains the clients the runtime hands it with the engine's own local
+// training, inside its realm, until the runtime publishes the final model.
+// `index`/`count` must match the runtime's device count, and the resolved
+// config must be the runtime's (FailedPrecondition otherwise). With
+// partition `owned` a client of another device is refused
+// (FailedPrecondition, reported to the runtime, which fails the run).
 StatusOr<DeviceReport> RunDevice(const DeviceOptions& options, const std::atomic<bool>* stop);
 
 }  // namespace confml::net
