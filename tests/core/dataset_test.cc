@@ -4,7 +4,6 @@
 #include "confml/core/dataset.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -16,35 +15,16 @@
 #include <string>
 #include <vector>
 
+#include "../common/temp_dir.h"
 #include "confml/core/file_util.h"
 
 namespace confml {
 namespace {
 
-namespace fs = std::filesystem;
-
 const char kFashionDir[] = "/usr/share/datasets/fashion-mnist";
 const char kWordsPath[] = "/usr/share/dict/words";
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "confml_dataset_XXXXXX";
-    char* made = ::mkdtemp(tmpl.data());
-    EXPECT_NE(made, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 void AppendBe32(std::vector<uint8_t>& out, uint32_t v) {
   out.push_back(static_cast<uint8_t>(v >> 24));

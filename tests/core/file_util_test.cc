@@ -2,11 +2,12 @@
 #include "confml/core/file_util.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include "../common/temp_dir.h"
 
 namespace confml {
 namespace {
@@ -15,21 +16,13 @@ namespace fs = std::filesystem;
 
 class FileUtilTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "confml_file_util_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
   std::vector<std::string> Entries() const {
     std::vector<std::string> out;
     for (const auto& e : fs::directory_iterator(dir_)) out.push_back(e.path().filename());
     return out;
   }
-  std::string dir_;
+  testing::TempDir temp_;
+  const std::string dir_ = temp_.path();
 };
 
 TEST_F(FileUtilTest, WriteThenReadRoundTrips) {

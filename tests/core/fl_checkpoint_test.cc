@@ -2,14 +2,13 @@
 #include "confml/core/fl_checkpoint.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "../common/temp_dir.h"
 #include "confml/core/file_util.h"
 
 namespace confml {
@@ -93,9 +92,8 @@ TEST(FlCheckpointTest, ForeignFileAndOtherVersion) {
 }
 
 TEST(FlCheckpointTest, WritesAtomicallyAndReadsBack) {
-  std::string tmpl = ::testing::TempDir() + "confml_flckpt_XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-  const std::string path = tmpl + "/fl.ckpt";
+  testing::TempDir dir;
+  const std::string path = dir.File("fl.ckpt");
   EXPECT_EQ(ReadFlCheckpoint(path).status().code(), StatusCode::kNotFound);
   ASSERT_TRUE(WriteFlCheckpoint(path, Sample()).ok());
   StatusOr<FlCheckpoint> back = ReadFlCheckpoint(path);
@@ -103,8 +101,6 @@ TEST(FlCheckpointTest, WritesAtomicallyAndReadsBack) {
   EXPECT_EQ(back->global, Sample().global);
   ASSERT_TRUE(WriteFileAtomically(path, std::string_view("CONFMLFL\x01")).ok());
   EXPECT_EQ(ReadFlCheckpoint(path).status().code(), StatusCode::kDataLoss);
-  std::error_code ec;
-  std::filesystem::remove_all(tmpl, ec);
 }
 
 TEST(Fnv1a64Test, KnownValues) {

@@ -15,27 +15,14 @@
 #include <utility>
 #include <vector>
 
+#include "../common/temp_dir.h"
+
 namespace confml::experiments::testing {
 
 inline std::string ConfmlBinary() { return std::string(CONFML_BINARY_DIR) + "/experiments/confml"; }
 inline std::string SourceDir() { return CONFML_SOURCE_DIR; }
 
-// A fresh empty directory, removed at destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "confml_test_XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using confml::testing::TempDir;
 
 inline std::string ReadAll(const std::string& path) {
   std::ifstream in(path);

@@ -2,16 +2,15 @@
 // (global += server_lr * aggregate), checked against a hand computation from
 // the updates the runtime received.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cmath>
-#include <filesystem>
 #include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "../../common/data_util.h"
+#include "../../common/temp_dir.h"
 #include "confml/core/aggregator.h"
 #include "confml/core/federated.h"
 
@@ -35,13 +34,6 @@ class ServerLrTest : public ::testing::Test {
         {.num_samples = 120, .num_features = 4, .num_classes = 3, .separation = 1.5}, Seed(3));
     ASSERT_TRUE(all.ok()) << all.status();
     testing::SplitEvery(*all, 4, &train_, &test_);
-    std::string tmpl = ::testing::TempDir() + "confml_server_lr_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
   FederatedOptions Options(double server_lr) const {
     FederatedOptions o;
@@ -98,7 +90,8 @@ class ServerLrTest : public ::testing::Test {
   }
 
   Dataset train_, test_;
-  std::string dir_;
+  testing::TempDir temp_;
+  const std::string dir_ = temp_.path();
 };
 
 TEST_F(ServerLrTest, HalfStepMovesTheGlobalModelByHalfTheAggregate) { ExpectStep(0.5, true); }

@@ -5,7 +5,6 @@
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "../../common/data_util.h"
+#include "../../common/temp_dir.h"
 #include "confml/core/file_util.h"
 #include "confml/core/fl_checkpoint.h"
 
@@ -35,13 +35,6 @@ class FederatedTest : public ::testing::Test {
         {.num_samples = 480, .num_features = 16, .num_classes = 4, .separation = 1.5}, Seed(7));
     ASSERT_TRUE(all.ok()) << all.status();
     testing::SplitEvery(*all, 5, &train_, &test_);
-    std::string tmpl = ::testing::TempDir() + "confml_fl_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   FederatedOptions Options(int64_t workers = 1) const {
@@ -80,7 +73,8 @@ class FederatedTest : public ::testing::Test {
   }
 
   Dataset train_, test_;
-  std::string dir_;
+  testing::TempDir temp_;
+  const std::string dir_ = temp_.path();
 };
 
 TEST_F(FederatedTest, RoundsProduceMetricsAndLearn) {
