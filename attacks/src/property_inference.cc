@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "confml/attacks/federation.h"
 #include "confml/attacks/membership.h"  // ComputeRoc
 #include "confml/core/attack.h"
 #include "confml/core/federated.h"
@@ -208,13 +209,7 @@ class PropertyInference : public Attack {
     CONFML_RETURN_IF_ERROR(LoadFlatState(model, start));
     // The device's own loop (FederatedEngine's clients run it), with the
     // recipe the attacker knows: one micro-batch per batch, as a device.
-    FederatedOptions device;
-    device.local_epochs = env_.local_epochs;
-    device.local_steps = env_.local_steps;
-    device.local_batch_size = env_.local_batch_size;
-    device.optimizer.name = env_.optimizer;
-    device.optimizer.lr = env_.learning_rate;
-    CONFML_RETURN_IF_ERROR(Trainer(ClientTrainOptions(device))
+    CONFML_RETURN_IF_ERROR(Trainer(ClientTrainOptions(FederatedOptionsOf(env_)))
                                .FitSubset(model, *aux_, idx, seed.Child("train"))
                                .status());
     std::vector<float> delta = FlatState(model);

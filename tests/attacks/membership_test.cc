@@ -133,7 +133,7 @@ class MembershipRunTest : public ::testing::Test {
     env.clients_per_round = 2;
     env.seed = Seed(99);
     StatusOr<std::unique_ptr<FederatedEngine>> e =
-        FederatedEngine::Create(OptionsFor(env), SetupFor(env, Seed(8)));
+        FederatedEngine::Create(FederatedOptionsOf(env), SetupFor(env, Seed(8)));
     EXPECT_TRUE(e.ok()) << e.status();
     if (!e.ok()) return {};
     StatusOr<AttackPtr> a = CreateAttack(attack, params, env);

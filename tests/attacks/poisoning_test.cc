@@ -254,7 +254,7 @@ class PoisoningRunTest : public ::testing::Test {
              const std::string& aggregator = "", std::map<std::string, ParamValue> agg_params = {}) {
     AttackEnv env = Env(malicious);
     env.rounds = rounds;
-    FederatedOptions o = OptionsFor(env);
+    FederatedOptions o = FederatedOptionsOf(env);
     // The devices' optimizer may differ from the recipe the env tells the
     // attack (lr_ changes only the former).
     o.optimizer.lr = lr_;

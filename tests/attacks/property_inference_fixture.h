@@ -96,7 +96,7 @@ class PropertyInferenceTest : public ::testing::Test {
     EXPECT_TRUE(attack.ok()) << attack.status();
     if (!attack.ok()) return {};
 
-    auto engine = FederatedEngine::Create(OptionsFor(env), SetupFor(env, Seed(seed)));
+    auto engine = FederatedEngine::Create(FederatedOptionsOf(env), SetupFor(env, Seed(seed)));
     EXPECT_TRUE(engine.ok()) << engine.status();
     if (!engine.ok()) return {};
     if (refuse_attacker) (*engine)->AddHooks(std::make_shared<RefuseClients>(std::set<int64_t>{0}));

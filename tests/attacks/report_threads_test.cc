@@ -75,7 +75,7 @@ class ReportThreadsTest : public ::testing::Test {
       copies.push_back(*a);
     }
     StatusOr<std::unique_ptr<FederatedEngine>> e =
-        FederatedEngine::Create(OptionsFor(env), SetupFor(env, Seed(5)));
+        FederatedEngine::Create(FederatedOptionsOf(env), SetupFor(env, Seed(5)));
     EXPECT_TRUE(e.ok()) << e.status();
     if (!e.ok()) return {};
     for (const AttackPtr& a : copies) (*e)->AddHooks(a);
