@@ -1,6 +1,7 @@
 #include "confml/core/file_util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,7 +15,7 @@ namespace {
 
 Status ErrnoStatus(const std::string& what, const std::string& path, int err) {
   std::string msg = what + " '" + path + "': " + std::strerror(err);
-  if (err == ENOENT) return NotFoundError(msg);
+  if (err == ENOENT || err == ENOTDIR) return NotFoundError(msg);
   if (err == EACCES || err == EPERM) return PermissionDeniedError(msg);
   if (err == ENOSPC) return ResourceExhaustedError(msg);
   return UnavailableError(msg);
@@ -51,9 +52,21 @@ Status WriteAll(const std::string& path, const char* data, size_t size) {
   return CommitTempFile(tmp, path);
 }
 
+// An ifstream opens a directory without complaint and then either throws on
+// the first read (istreambuf_iterator) or reads nothing, so a directory given
+// where a file belongs must be refused by name before opening it.
+Status CheckNotDirectory(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return InvalidArgumentError("'" + path + "' is a directory, not a file");
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 StatusOr<std::vector<uint8_t>> ReadFileBytes(const std::string& path) {
+  CONFML_RETURN_IF_ERROR(CheckNotDirectory(path));
   std::ifstream in(path, std::ios::binary);
   if (!in) return ErrnoStatus("cannot open", path, errno ? errno : ENOENT);
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -62,6 +75,7 @@ StatusOr<std::vector<uint8_t>> ReadFileBytes(const std::string& path) {
 }
 
 StatusOr<std::string> ReadFileText(const std::string& path) {
+  CONFML_RETURN_IF_ERROR(CheckNotDirectory(path));
   std::ifstream in(path, std::ios::binary);
   if (!in) return ErrnoStatus("cannot open", path, errno ? errno : ENOENT);
   std::ostringstream ss;

@@ -94,7 +94,10 @@ std::string TypeMismatch(const ParamSpec& spec, const ParamValue& value) {
 Status CheckNumber(const ParamSpec& spec, double v, const std::string& shown, bool element) {
   bool low = spec.min && (spec.min_exclusive ? !(v > *spec.min) : !(v >= *spec.min));
   bool high = spec.max && !(v <= *spec.max);
-  if (std::isnan(v) || low || high) {
+  // No parameter means anything by infinity (an "unbounded" setting is
+  // spelled 0 or left out), and one that slips through fails far from the
+  // config, inside training, so every number must be finite.
+  if (!std::isfinite(v) || low || high) {
     return InvalidArgumentError(spec.name + ": " + (element ? "element " : "") + shown +
                                 " is out of range (expected " + spec.ConstraintText() + ")");
   }

@@ -14,9 +14,11 @@
 // measurement tool does. Exit 0 on success, 2 on a usage error or an
 // unreadable image, 3 on an internal failure.
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -95,6 +97,13 @@ int MeasureCommand(int argc, char** argv) {
       continue;
     }
     if (arg.starts_with("--")) {
+      static constexpr std::string_view kValueFlags[] = {
+          "--hash",        "--program",  "--component",      "--write-image", "--rpv",
+          "--ipa-width",   "--load-ipa", "--private-memory", "--num-recs",    "--entry-pc",
+          "--realm-flags", "--sve-vl",   "--num-bps",        "--num-wps",     "--pmu-ctrs"};
+      if (std::find(std::begin(kValueFlags), std::end(kValueFlags), arg) == std::end(kValueFlags)) {
+        return Usage("unknown option " + std::string(arg));
+      }
       if (i + 1 >= argc) return Usage(std::string(arg) + " needs a value");
       std::string_view value = argv[++i];
       if (arg == "--hash") {

@@ -38,6 +38,8 @@ int FailStatus(const Status& status) {
 constexpr char kRunUsage[] =
     "usage: confml run CONFIG.yaml [section.key=value ...] [--progress=auto|bar|lines|none] "
     "[--resume RUN_DIR]";
+constexpr char kCheckUsage[] =
+    "usage: confml check CONFIG.yaml [section.key=value ...] [--resume RUN_DIR]";
 
 }  // namespace
 
@@ -51,8 +53,10 @@ struct RunRequest {
   experiments::RunOptions options;
 };
 
-// InvalidArgument (exit 2) for a bad command line.
-StatusOr<RunRequest> ParseRunArgs(int argc, char** argv) {
+// InvalidArgument (exit 2) for a bad command line; `command` ("run" or
+// "check") names the subcommand in the messages.
+StatusOr<RunRequest> ParseRunArgs(const std::string& command, int argc, char** argv) {
+  const std::string usage = command == "check" ? kCheckUsage : kRunUsage;
   RunRequest req;
   experiments::RunOptions& options = req.options;
   options.command_line.push_back("confml");
@@ -75,7 +79,7 @@ StatusOr<RunRequest> ParseRunArgs(int argc, char** argv) {
       else if (mode == "none")
         options.progress = experiments::ProgressMode::kNone;
       else
-        return InvalidArgumentError("run: unknown progress mode '" + mode +
+        return InvalidArgumentError(command + ": unknown progress mode '" + mode +
                                     "' (auto, bar, lines, none)");
       continue;
     }
@@ -83,33 +87,31 @@ StatusOr<RunRequest> ParseRunArgs(int argc, char** argv) {
     if (arg == "--resume" || arg.rfind("--resume=", 0) == 0) {
       if (arg == "--resume") {
         if (i + 1 >= argc)
-          return InvalidArgumentError(std::string("run: --resume needs a run folder; ") +
-                                      kRunUsage);
+          return InvalidArgumentError(command + ": --resume needs a run folder; " + usage);
         options.resume_dir = argv[++i];
         options.command_line.push_back(options.resume_dir);
       } else {
         options.resume_dir = arg.substr(9);
       }
       if (options.resume_dir.empty()) {
-        return InvalidArgumentError(std::string("run: --resume needs a run folder; ") + kRunUsage);
+        return InvalidArgumentError(command + ": --resume needs a run folder; " + usage);
       }
       continue;
     }
     if (arg.rfind("-", 0) == 0) {
-      return InvalidArgumentError("run: unknown option '" + arg + "'; " + kRunUsage);
+      return InvalidArgumentError(command + ": unknown option '" + arg + "'; " + usage);
     }
     if (arg.find('=') != std::string::npos) {
       req.overrides.push_back(arg);
       continue;
     }
     if (!req.config_path.empty()) {
-      return InvalidArgumentError("run: unexpected argument '" + arg +
-                                  "' (overrides look like section.key=value); " + kRunUsage);
+      return InvalidArgumentError(command + ": unexpected argument '" + arg +
+                                  "' (overrides look like section.key=value); " + usage);
     }
     req.config_path = arg;
   }
-  if (req.config_path.empty())
-    return InvalidArgumentError(std::string("run: no config file; ") + kRunUsage);
+  if (req.config_path.empty()) return InvalidArgumentError(command + ": no config file; " + usage);
   return req;
 }
 
@@ -202,7 +204,7 @@ int RunUnderMpi(RunRequest req) {
 }  // namespace
 
 int RunCommand(int argc, char** argv) {
-  StatusOr<RunRequest> req = ParseRunArgs(argc, argv);
+  StatusOr<RunRequest> req = ParseRunArgs("run", argc, argv);
   if (!req.ok()) return FailStatus(req.status());
   if (req->help) {
     std::printf("%s\n", kRunUsage);
@@ -224,13 +226,14 @@ int RunCommand(int argc, char** argv) {
 // replacing `run` with `check`. A matrix is checked cell by cell, as the run
 // would load each cell before running it.
 int CheckCommand(int argc, char** argv) {
-  StatusOr<RunRequest> req = ParseRunArgs(argc, argv);
+  StatusOr<RunRequest> req = ParseRunArgs("check", argc, argv);
   if (!req.ok()) return FailStatus(req.status());
   if (req->help) {
     std::printf(
-        "usage: confml check CONFIG.yaml [section.key=value ...] [--resume RUN_DIR]\n"
+        "%s\n"
         "Loads and validates the config with the overrides, as `confml run` would, and prints\n"
-        "the resolved config; runs nothing and writes nothing. Exit 0 valid, 2 invalid.\n");
+        "the resolved config; runs nothing and writes nothing. Exit 0 valid, 2 invalid.\n",
+        kCheckUsage);
     return kExitOk;
   }
   StatusOr<experiments::ExperimentConfig> config =
@@ -275,8 +278,14 @@ int ConfigReferenceCommand(int argc, char** argv) {
     std::fwrite(md.data(), 1, md.size(), stdout);
     return kExitOk;
   }
+  // The atomic write would fail only at its rename, after writing a temporary
+  // file beside a directory given as --output.
+  std::error_code ec;
+  if (std::filesystem::is_directory(output, ec)) {
+    return Fail(kExitUsage, "config-reference: --output " + output + " is a directory, not a file");
+  }
   Status s = WriteFileAtomically(output, md);
-  if (!s.ok()) return Fail(kExitFailure, s.message());
+  if (!s.ok()) return Fail(kExitFailure, "config-reference: --output: " + s.message());
   return kExitOk;
 }
 

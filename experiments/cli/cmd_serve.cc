@@ -3,6 +3,8 @@
 // (net/; built with -DCONFML_WITH_GRPC=ON), for any federated experiment
 // config (the word scenario: experiments/islet/fl_words_federated.yaml).
 // See docs/scaleout.md.
+#include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -69,17 +71,20 @@ bool WantsHelp(int argc, char** argv) {
   return false;
 }
 
+// Out-of-range text (ERANGE) and NaN are refused, not clamped or compared.
 bool ToDouble(std::string_view v, double* out) {
   char* end = nullptr;
   std::string s(v);
+  errno = 0;
   *out = std::strtod(s.c_str(), &end);
-  return !s.empty() && end && *end == '\0';
+  return !s.empty() && end && *end == '\0' && errno == 0 && !std::isnan(*out);
 }
 bool ToInt(std::string_view v, int64_t* out) {
   char* end = nullptr;
   std::string s(v);
+  errno = 0;
   *out = std::strtoll(s.c_str(), &end, 10);
-  return !s.empty() && end && *end == '\0';
+  return !s.empty() && end && *end == '\0' && errno == 0;
 }
 
 // Parses the flags of every role into every role's options (each role
@@ -163,8 +168,14 @@ int Parse(int argc, char** argv, Args* a) {
       a->device.index = n;
     } else if (arg == "--of" && value(&v) && ToInt(v, &n) && n > 0) {
       a->device.count = n;
+    } else if (v.data() != nullptr) {
+      // Only a known flag consumes a value, so this one's value is bad.
+      return Usage("bad value '" + std::string(v) + "' for " + std::string(arg) +
+                   " (out of range or not a number; see the usage below)");
+    } else if (i + 1 >= argc) {
+      return Usage("'" + std::string(arg) + "' is an unknown option or needs a value");
     } else {
-      return Usage("bad or incomplete argument '" + std::string(arg) + "'");
+      return Usage("unknown option '" + std::string(arg) + "'");
     }
   }
   static_cast<net::CommonOptions&>(a->verifier) = common;

@@ -118,7 +118,13 @@ int VerifyTokenCommand(int argc, char** argv) {
   defenses::Verdict verdict = defenses::Verify(*token, in);
   const std::string claims = verdict.token() ? CcaTokenClaimsToJson(*verdict.token()) : "null";
   std::printf("{\"claims\":%s,\"verdict\":%s}\n", claims.c_str(), verdict.ToJson().c_str());
-  if (!verdict.token()) return kExitUsage;
+  if (!verdict.token()) {
+    // The verdict on stdout says so too; stderr names the file for a reader
+    // of the log who sees only the exit code.
+    const defenses::Finding* decode = verdict.Find("decode");
+    return InputError(*token_path + ": not a CCA attestation token" +
+                      (decode ? ": " + decode->detail : std::string()));
+  }
   return verdict.ok() ? kExitOk : kExitNegative;
 }
 

@@ -47,6 +47,12 @@ StatusOr<std::string> CreateRunDir(const std::string& output_dir, const std::str
   return ResourceExhaustedError("cannot find a free run folder name near '" + base + "'");
 }
 
+RunDirGuard::~RunDirGuard() {
+  if (path_.empty()) return;
+  // Best effort: a folder that cannot be removed is no worse than before.
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
 
 namespace {
 std::string JsonList(const std::vector<std::string>& v) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "confml/core/status.h"
@@ -16,6 +17,23 @@ namespace confml::experiments::internal {
 // as needed. Returns the folder's path.
 StatusOr<std::string> CreateRunDir(const std::string& output_dir, const std::string& name,
                                    uint64_t seed, std::chrono::system_clock::time_point start);
+
+// Removes a run folder this process created, when the run fails, unless
+// Keep() was called first. A run keeps its folder once it has recorded a
+// result (an epoch, a round, an outcome): a folder holding only config.yaml
+// and provenance.json would look like a run that exists, to `confml plot`, to
+// --resume and to a reader listing runs/. Not thread-safe; one per run.
+class RunDirGuard {
+ public:
+  explicit RunDirGuard(std::string path) : path_(std::move(path)) {}
+  RunDirGuard(const RunDirGuard&) = delete;
+  RunDirGuard& operator=(const RunDirGuard&) = delete;
+  ~RunDirGuard();
+  void Keep() { path_.clear(); }
+
+ private:
+  std::string path_;
+};
 
 // "2026-11-25T23:30:00Z".
 std::string IsoUtc(std::chrono::system_clock::time_point t);

@@ -12,9 +12,11 @@
 #include <filesystem>
 #include <limits>
 #include <numeric>
+#include <optional>
 
 #include "confml/core/dataset.h"
 #include "confml/core/file_util.h"
+#include "confml/core/fl_checkpoint.h"
 #include "confml/core/model.h"
 #include "confml/core/seed.h"
 #include "confml/core/thread_scope.h"
@@ -23,9 +25,9 @@
 #include "confml/experiments/flows.h"
 #include "federated_runner.h"
 #include "matrix_internal.h"
-#include "run_extras.h"
 #include "progress.h"
 #include "run_dir.h"
+#include "run_extras.h"
 
 namespace confml::experiments {
 namespace {
@@ -130,10 +132,12 @@ StatusOr<RunResult> RunCentralized(const ExperimentConfig& config, const RunOpti
   results.final_test_accuracy = std::numeric_limits<double>::quiet_NaN();
 
   std::string results_path;
+  std::optional<internal::RunDirGuard> discard_unless_kept;
   if (options.write_run_dir) {
     CONFML_ASSIGN_OR_RETURN(result.run_dir,
                             internal::CreateRunDir(config.String("experiment", "output_dir"),
                                                    config.name(), config.seed(), start));
+    discard_unless_kept.emplace(result.run_dir);
     CONFML_RETURN_IF_ERROR(WriteConfigAndProvenance(result.run_dir, config, options, start));
     results_path = result.run_dir + "/results.h5";
     CONFML_RETURN_IF_ERROR(WriteResultsFile(results_path, results));
@@ -147,6 +151,7 @@ StatusOr<RunResult> RunCentralized(const ExperimentConfig& config, const RunOpti
     progress.Epoch(r);
     if (!results_path.empty() && write_status.ok()) {
       write_status = WriteResultsFile(results_path, results);
+      if (write_status.ok()) discard_unless_kept->Keep();
     }
   };
   auto on_step = [&](int64_t step, int64_t steps) { progress.Step(step, steps); };
@@ -357,11 +362,22 @@ StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOption
       return NotFoundError("resume: no checkpoint " + options.resume_dir + "/fl.ckpt");
     }
     CONFML_RETURN_IF_ERROR(CheckResumable(options.resume_dir, config));
+    // A damaged checkpoint must fail before config.yaml and provenance.json
+    // are rewritten below, or the folder would lose its run's provenance.
+    StatusOr<FlCheckpoint> checkpoint = ReadFlCheckpoint(options.resume_dir + "/fl.ckpt");
+    if (!checkpoint.ok()) return checkpoint.status().WithContext("resume");
     result.run_dir = options.resume_dir;
   } else if (options.write_run_dir) {
     CONFML_ASSIGN_OR_RETURN(result.run_dir,
                             internal::CreateRunDir(config.String("experiment", "output_dir"),
                                                    config.name(), config.seed(), start));
+  }
+  // A fresh folder goes again if the run fails before its first round (a bad
+  // federated.initial_model, an attack that cannot start): nothing in it
+  // would describe a run. A resumed folder is never removed.
+  std::optional<internal::RunDirGuard> discard_unless_kept;
+  if (options.resume_dir.empty() && !result.run_dir.empty()) {
+    discard_unless_kept.emplace(result.run_dir);
   }
   if (!result.run_dir.empty()) {
     CONFML_RETURN_IF_ERROR(WriteConfigAndProvenance(result.run_dir, config, options, start));
@@ -374,8 +390,10 @@ StatusOr<RunResult> RunFederated(const ExperimentConfig& config, const RunOption
     // at one intra-op thread its metrics do not depend on experiment.threads,
     // which sizes the engine's pinned workers instead.
     OneIntraOpThread one_thread;
-    return RunFederatedExperiment(spec, {},
-                                  [&](const RoundMetrics& m) { progress.Round(ToRoundRecord(m)); });
+    return RunFederatedExperiment(spec, {}, [&](const RoundMetrics& m) {
+      progress.Round(ToRoundRecord(m));
+      if (discard_unless_kept) discard_unless_kept->Keep();
+    });
   }();
   progress.Finish();
   if (!out.ok()) return out.status().WithContext("federated training");

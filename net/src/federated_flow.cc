@@ -383,6 +383,7 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (Status b = Bind(index, peer); !b.ok()) return Reject("GetWork", peer, b);
+      Rehand(index, peer);
       Device& d = devices_[static_cast<size_t>(index)];
       while (!ended_ && !(open_ && HasUnhanded(index))) {
         if (context->IsCancelled() || stopping_ || Stopped(stop_)) {
@@ -656,6 +657,21 @@ class RuntimeExecutor final : public ClientExecutor, public confml::v1::Runtime:
                  std::to_string(owner_[s]) + " absent; owned data is never re-dealt)");
     }
   }
+  // A device asks for work only after it sent (or failed to send) the
+  // results of what it holds, so what is still handed to it and unfilled
+  // will never come: a process restarted with the same index, or a push was
+  // lost. Hand it again; otherwise the round would wait for it for ever, as
+  // the device's waiting for work keeps it from timing out.
+  void Rehand(int64_t index, const std::string& peer) {
+    if (!open_) return;
+    for (size_t s = 0; s < owner_.size(); ++s) {
+      if (owner_[s] != index || !handed_[s] || filled_[s]) continue;
+      handed_[s] = false;
+      log_->Line("round " + std::to_string(round_) + ": client " +
+                 std::to_string(clients_[s].client_id) + " handed to " + peer +
+                 " again (it asked for work without sending that client's result)");
+    }
+  }
   // Unowned, unfinished clients go round robin to the live devices (with
   // owned data no client is ever unowned).
   void Redeal(RoundLog* rec, bool count) {
@@ -780,7 +796,7 @@ class DeviceExecutor final : public ClientExecutor {
         mine.push_back(ClientContext{got->round, t.client_id(), t.slot()});
       }
       std::vector<ClientTrainResult> results;
-      Status trained = CheckOwnClients(mine);
+      Status trained = CheckOwnClients(p_.scenario.owned_clients, o_.index, o_.count, mine);
       // Local training runs inside this device's realm.
       if (trained.ok()) {
         trained = p_.party->realm().Run(
@@ -840,23 +856,6 @@ class DeviceExecutor final : public ClientExecutor {
   int64_t clients_trained() const { return clients_trained_; }
 
  private:
-  // With owned data a device trains its own client(s) only: in a deployment
-  // it would hold no one else's data, so a task for another device's client
-  // is a runtime that deals wrongly, and the run must fail rather than
-  // quietly train what this device should not have.
-  Status CheckOwnClients(const std::vector<ClientContext>& mine) const {
-    if (!p_.scenario.owned_clients) return OkStatus();
-    for (const ClientContext& c : mine) {
-      if (c.client_id % o_.count != o_.index) {
-        return FailedPreconditionError("device index " + std::to_string(o_.index) + " of " +
-                                       std::to_string(o_.count) + " was handed client " +
-                                       std::to_string(c.client_id) +
-                                       ", whose data is another device's own (partition 'owned')");
-      }
-    }
-    return OkStatus();
-  }
-
   const DeviceOptions& o_;
   PartyProcess& p_;
   const Bytes digest_;
@@ -896,6 +895,22 @@ class InitialStateCapture final : public ClientExecutor {
 };
 
 }  // namespace
+
+// In a deployment a device holds no one else's data (see net_internal.h).
+Status CheckOwnClients(bool owned_clients, int64_t index, int64_t count,
+                       const std::vector<ClientContext>& tasks) {
+  if (!owned_clients) return OkStatus();
+  for (const ClientContext& c : tasks) {
+    if (c.client_id % count != index) {
+      return FailedPreconditionError("device index " + std::to_string(index) + " of " +
+                                     std::to_string(count) + " was handed client " +
+                                     std::to_string(c.client_id) +
+                                     ", whose data is another device's own (partition 'owned')");
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace confml::net::internal
 
 namespace confml::net {

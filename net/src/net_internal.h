@@ -20,6 +20,7 @@
 
 #include "confml.grpc.pb.h"
 #include "confml/core/crypto.h"
+#include "confml/core/fl_hooks.h"
 #include "confml/core/params.h"
 #include "confml/core/status.h"
 #include "confml/defenses/policy.h"
@@ -186,6 +187,13 @@ struct Scenario {
   // can train any client and a lost device's clients are re-dealt.
   bool owned_clients = false;
 };
+// With owned data (`owned_clients`) device `index` of `count` holds only the
+// clients whose id % count == index, so a task for any other client is a
+// runtime that deals wrongly: FailedPrecondition naming the client, rather
+// than quietly training what this device should not have. Without owned data
+// any device may train any client.
+Status CheckOwnClients(bool owned_clients, int64_t index, int64_t count,
+                       const std::vector<ClientContext>& tasks);
 // InvalidArgument naming the file when the config is not a federated one
 // (the in-process flow fl_words is pointed to fl_words_federated.yaml), its
 // tee is not sim, or its attestation mode is not policy.

@@ -178,8 +178,12 @@ StatusOr<PartyProcess> StartParty(const CommonOptions& options, const VerifierLi
   if (link.verifier.empty() || link.verifier_cert.empty()) {
     return InvalidArgumentError("--verifier ADDR and --verifier-cert FILE are required");
   }
-  CONFML_ASSIGN_OR_RETURN(std::string pinned, ReadFileText(link.verifier_cert));
-  CONFML_ASSIGN_OR_RETURN(ParsedCertificate verifier_cert, ParseCertificate(pinned));
+  // Both failures name the flag and file, which the messages alone do not.
+  StatusOr<std::string> pinned = ReadFileText(link.verifier_cert);
+  StatusOr<ParsedCertificate> parsed =
+      pinned.ok() ? ParseCertificate(*pinned) : StatusOr<ParsedCertificate>(pinned.status());
+  if (!parsed.ok()) return parsed.status().WithContext("--verifier-cert " + link.verifier_cert);
+  ParsedCertificate verifier_cert = *std::move(parsed);
 
   // The realm: this role's Program on the scenario's simulated platform.
   experiments::Deployment::Options dopt;
@@ -194,7 +198,7 @@ StatusOr<PartyProcess> StartParty(const CommonOptions& options, const VerifierLi
 
   // The verifier, authenticated by its pinned certificate.
   auto verifier_check =
-      grpc::experimental::ExternalCertificateVerifier::Create<PinnedCertificateVerifier>(pinned,
+      grpc::experimental::ExternalCertificateVerifier::Create<PinnedCertificateVerifier>(*pinned,
                                                                                          p.log);
   auto channel = grpc::CreateCustomChannel(
       link.verifier, ChannelCredentials(std::nullopt, verifier_check), ChannelArgs(1 << 20));

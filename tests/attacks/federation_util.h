@@ -7,6 +7,11 @@
 //   auto engine = FederatedEngine::Create(FederatedOptionsOf(env), SetupFor(env, Seed(8)));
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
 #include "confml/attacks/federation.h"
 #include "confml/core/attack.h"
 #include "confml/core/federated.h"
@@ -24,6 +29,26 @@ inline FederatedSetup SetupFor(const AttackEnv& env, Seed seed) {
   s.partition = *env.partition;
   s.seed = seed;
   return s;
+}
+
+// Creates attack `name` for `env` and attaches it to `engine`; null, with a
+// failed expectation, if it cannot be made.
+inline AttackPtr AttachAttack(FederatedEngine& engine, const std::string& name,
+                              const std::map<std::string, ParamValue>& params,
+                              const AttackEnv& env) {
+  StatusOr<AttackPtr> made = CreateAttack(name, params, env);
+  EXPECT_TRUE(made.ok()) << made.status();
+  if (!made.ok()) return nullptr;
+  engine.AddHooks(*made);
+  return *made;
+}
+
+// The attack's report after its run; an empty report, with a failed
+// expectation, if it cannot be computed.
+inline AttackReport ReportOf(Attack& attack) {
+  StatusOr<AttackReport> r = attack.Report();
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *r : AttackReport{};
 }
 
 }  // namespace confml::attacks

@@ -136,16 +136,12 @@ class MembershipRunTest : public ::testing::Test {
         FederatedEngine::Create(FederatedOptionsOf(env), SetupFor(env, Seed(8)));
     EXPECT_TRUE(e.ok()) << e.status();
     if (!e.ok()) return {};
-    StatusOr<AttackPtr> a = CreateAttack(attack, params, env);
-    EXPECT_TRUE(a.ok()) << a.status();
-    if (!a.ok()) return {};
     if (refuse_attacker) (*e)->AddHooks(std::make_shared<RefuseClient>(1));
-    (*e)->AddHooks(*a);
+    AttackPtr a = AttachAttack(**e, attack, params, env);
+    if (!a) return {};
     StatusOr<FederatedResult> r = (*e)->Run();
     EXPECT_TRUE(r.ok()) << r.status();
-    StatusOr<AttackReport> rep = (*a)->Report();
-    EXPECT_TRUE(rep.ok()) << rep.status();
-    return rep.ok() ? *rep : AttackReport{};
+    return ReportOf(*a);
   }
 
   Dataset train_, test_;

@@ -18,6 +18,7 @@
 #include "confml/core/attack.h"
 #include "confml/core/federated.h"
 #include "confml/defenses/robust_aggregation.h"
+#include "federation_util.h"
 
 namespace confml::attacks {
 namespace {
@@ -87,19 +88,17 @@ class PoisoningMatrixTest : public ::testing::Test {
     EXPECT_TRUE(warm.ok()) << warm.status();
     AttackPtr a;
     if (!attack.empty()) {
-      StatusOr<AttackPtr> made = CreateAttack(attack, params, env);
-      EXPECT_TRUE(made.ok()) << made.status();
-      a = *made;
-      (*e)->AddHooks(a);
+      a = AttachAttack(**e, attack, params, env);
+      if (!a) return {};
     }
     StatusOr<FederatedResult> r = (*e)->Run();
     EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return {};
     Outcome out;
     out.error = 1.0 - r->final_test_accuracy;
     if (a) {
-      StatusOr<AttackReport> rep = a->Report();
-      EXPECT_TRUE(rep.ok()) << rep.status();
-      if (rep->metrics.count("success_rate")) out.success = rep->metrics.at("success_rate");
+      const AttackReport rep = ReportOf(*a);
+      if (rep.metrics.count("success_rate")) out.success = rep.metrics.at("success_rate");
     }
     return out;
   }

@@ -271,11 +271,8 @@ class PoisoningRunTest : public ::testing::Test {
     if (!e.ok()) return -1;
     AttackPtr a;
     if (!attack.empty()) {
-      StatusOr<AttackPtr> made = CreateAttack(attack, params, env);
-      EXPECT_TRUE(made.ok()) << made.status();
-      if (!made.ok()) return -1;
-      a = *made;
-      (*e)->AddHooks(a);
+      a = AttachAttack(**e, attack, params, env);
+      if (!a) return -1;
     }
     for (const auto& h : extra_hooks_) (*e)->AddHooks(h);
     // Rounds in which a selecting rule (Krum) picked a malicious update.
@@ -287,11 +284,7 @@ class PoisoningRunTest : public ::testing::Test {
     });
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok()) return -1;
-    if (a && report) {
-      StatusOr<AttackReport> rep = a->Report();
-      EXPECT_TRUE(rep.ok()) << rep.status();
-      if (rep.ok()) *report = *rep;
-    }
+    if (a && report) *report = ReportOf(*a);
     return r->final_test_accuracy;
   }
 

@@ -92,14 +92,18 @@ class PropertyInferenceTest : public ::testing::Test {
     env.rounds = rounds;
     env.clients_per_round = per_round;
     env.seed = Seed(seed + 2);
+    env.server_lr = server_lr_;
     StatusOr<AttackPtr> attack = CreateAttack("property_inference", params, env);
     EXPECT_TRUE(attack.ok()) << attack.status();
     if (!attack.ok()) return {};
 
-    auto engine = FederatedEngine::Create(FederatedOptionsOf(env), SetupFor(env, Seed(seed)));
+    FederatedOptions options = FederatedOptionsOf(env);
+    if (engine_server_lr_ > 0) options.server_lr = engine_server_lr_;
+    auto engine = FederatedEngine::Create(options, SetupFor(env, Seed(seed)));
     EXPECT_TRUE(engine.ok()) << engine.status();
     if (!engine.ok()) return {};
     if (refuse_attacker) (*engine)->AddHooks(std::make_shared<RefuseClients>(std::set<int64_t>{0}));
+    if (observer_) (*engine)->AddHooks(observer_);
     (*engine)->AddHooks(*attack);
     auto run = (*engine)->Run();
     EXPECT_TRUE(run.ok()) << run.status();
@@ -110,6 +114,12 @@ class PropertyInferenceTest : public ::testing::Test {
 
   Dataset train_, test_;
   Partition partition_;
+  // The runtime's step as the attack knows it (AttackEnv::server_lr) and, when
+  // positive, a different step the engine really takes.
+  double server_lr_ = 1.0;
+  double engine_server_lr_ = 0.0;
+  // Attached to the engine after the attack when set.
+  std::shared_ptr<FederatedHooks> observer_;
 };
 
 }  // namespace

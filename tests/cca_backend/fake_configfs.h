@@ -14,7 +14,6 @@
 #pragma once
 
 #include <dirent.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,22 +23,14 @@
 #include <string>
 #include <vector>
 
+#include "../common/temp_dir.h"
 #include "confml/cca_backend/configfs_tsm.h"
 
 namespace confml::cca_backend::testing {
 
 class FakeConfigfsTsm {
  public:
-  FakeConfigfsTsm() {
-    std::string tmpl = "/tmp/confml-configfs-XXXXXX";
-    char* made = ::mkdtemp(tmpl.data());
-    root_ = made != nullptr ? std::string(made) : std::string();
-    if (!root_.empty()) ::mkdir((root_ + "/report").c_str(), 0700);
-  }
-  ~FakeConfigfsTsm() {
-    RemoveTree(root_ + "/report");
-    ::rmdir(root_.c_str());
-  }
+  FakeConfigfsTsm() { ::mkdir((root_ + "/report").c_str(), 0700); }
   FakeConfigfsTsm(const FakeConfigfsTsm&) = delete;
   FakeConfigfsTsm& operator=(const FakeConfigfsTsm&) = delete;
 
@@ -105,21 +96,10 @@ class FakeConfigfsTsm {
       ::closedir(d);
     }
   }
-  static void RemoveTree(const std::string& dir) {
-    if (DIR* d = ::opendir(dir.c_str())) {
-      while (dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
-        if (n == "." || n == "..") continue;
-        const std::string path = dir + "/" + n;
-        RemoveFiles(path);
-        if (::rmdir(path.c_str()) != 0) ::unlink(path.c_str());
-      }
-      ::closedir(d);
-    }
-    ::rmdir(dir.c_str());
-  }
 
-  std::string root_;
+  // The tree goes with dir_, whatever instances the backend left behind.
+  ::confml::testing::TempDir dir_;
+  const std::string root_ = dir_.path();
   std::vector<uint8_t> last_inblob_;
   int reports_ = 0;
 };

@@ -88,6 +88,10 @@ TEST(ParamsTest, BoundsAreChecked) {
   EXPECT_TRUE(CoerceParam(*spec.Find("dropout"), 0.9).ok());
   EXPECT_FALSE(CoerceParam(*spec.Find("dropout"), 0.95).ok());
   EXPECT_FALSE(CoerceParam(*spec.Find("dropout"), std::nan("")).ok());
+  // Infinity is refused even where no upper bound is declared.
+  StatusOr<ParamValue> inf = CoerceParam(*spec.Find("lr"), std::numeric_limits<double>::infinity());
+  ASSERT_FALSE(inf.ok());
+  EXPECT_NE(inf.status().message().find("is out of range"), std::string::npos) << inf.status();
   EXPECT_FALSE(CoerceParam(*spec.Find("depth"), int64_t{0}).ok());
   EXPECT_FALSE(CoerceParam(*spec.Find("depth"), int64_t{11}).ok());
   StatusOr<ParamValue> bad = CoerceParam(*spec.Find("hidden"), std::vector<int64_t>{4, 0});

@@ -4,11 +4,9 @@
 // round metrics, fl_rounds.h5 and the checkpoint, and too few updates fail
 // the round. Here because the median aggregator lives in confml::defenses.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -16,6 +14,7 @@
 
 #include "../../experiments/src/federated_runner.h"
 #include "../common/data_util.h"
+#include "../common/temp_dir.h"
 #include "confml/core/federated.h"
 #include "confml/core/fl_checkpoint.h"
 #include "confml/defenses/robust_aggregation.h"
@@ -229,8 +228,7 @@ TEST_F(FederatedDropoutTest, FewerUpdatesThanTheMinimumFailTheRound) {
 }
 
 TEST_F(FederatedDropoutTest, DropoutsReachTheResultsFileAndTheCheckpoint) {
-  std::string tmpl = ::testing::TempDir() + "confml_fldrop_XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  const testing::TempDir dir;
   experiments::FederatedRunSpec spec;
   spec.name = "dropouts";
   spec.seed = 3;
@@ -245,7 +243,7 @@ TEST_F(FederatedDropoutTest, DropoutsReachTheResultsFileAndTheCheckpoint) {
   spec.options.clients_per_round = 4;
   spec.options.local_batch_size = 16;
   spec.options.executor = std::make_shared<DropClientExecutor>(1);
-  spec.run_dir = tmpl + "/run";
+  spec.run_dir = dir.File("run");
   StatusOr<experiments::FederatedRunOutput> out = experiments::RunFederatedExperiment(spec, {});
   ASSERT_TRUE(out.ok()) << out.status();
   StatusOr<std::vector<RoundMetrics>> rounds = experiments::ReadFederatedResults(out->results_path);
@@ -259,7 +257,6 @@ TEST_F(FederatedDropoutTest, DropoutsReachTheResultsFileAndTheCheckpoint) {
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();
   ASSERT_EQ(ckpt->metrics.size(), 2u);
   EXPECT_EQ(ckpt->metrics[1].clients_dropped, 1);
-  std::filesystem::remove_all(tmpl);
 }
 
 TEST(FlCheckpointVersionTest, VersionTwoFilesStillReadWithNoDropouts) {

@@ -3,11 +3,12 @@
 #include "../../experiments/src/federated_runner.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cmath>
 #include <filesystem>
 #include <string>
+
+#include "../common/temp_dir.h"
 
 namespace confml::experiments {
 namespace {
@@ -34,9 +35,8 @@ FederatedRunSpec SmallSpec(const std::string& dir) {
 }
 
 TEST(FederatedRunnerTest, WritesRoundsAndResumes) {
-  std::string tmpl = ::testing::TempDir() + "confml_flrun_XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-  const FederatedRunSpec spec = SmallSpec(tmpl + "/run");
+  const confml::testing::TempDir dir;
+  const FederatedRunSpec spec = SmallSpec(dir.File("run"));
   int callbacks = 0;
   StatusOr<FederatedRunOutput> out =
       RunFederatedExperiment(spec, {}, [&](const RoundMetrics&) { ++callbacks; });
@@ -65,9 +65,7 @@ TEST(FederatedRunnerTest, WritesRoundsAndResumes) {
   bad = spec;
   bad.aggregator = "krum_not_yet";
   EXPECT_EQ(RunFederatedExperiment(bad).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(ReadFederatedResults(tmpl + "/none.h5").status().code(), StatusCode::kNotFound);
-  std::error_code ec;
-  std::filesystem::remove_all(tmpl, ec);
+  EXPECT_EQ(ReadFederatedResults(dir.File("none.h5")).status().code(), StatusCode::kNotFound);
 }
 
 }  // namespace

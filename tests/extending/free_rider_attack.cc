@@ -3,7 +3,6 @@
 // 2019, "Free-riders in Federated Learning"; Fraboni et al. 2021 for the
 // disguised variant). Registered at static initialisation, so linking the
 // file is all it takes; a config then names it: attack: {name: free_rider}.
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -31,8 +30,8 @@ class FreeRider : public Attack {
   void OnClientUpdate(const ClientContext& c, const std::vector<float>&,
                       ClientUpdate* update) override {
     if (env_.malicious_clients.count(c.client_id) == 0) return;
-    // Each (round, client) gets its own stream, so results do not depend on
-    // the order the engine's workers call this in.
+    // Each (round, client) gets its own stream: the update depends on the
+    // client alone, not on which clients the round sampled before it.
     Rng rng = env_.seed.Child("free_rider", static_cast<uint64_t>(c.round * 1000003 + c.client_id))
                   .MakeRng();
     for (float& v : update->values) {
@@ -49,20 +48,20 @@ class FreeRider : public Attack {
     AttackReport r;
     r.attack = name();
     r.success_metric = "free_rides";
-    r.metrics["free_rides"] = static_cast<double>(free_rides_.load());
+    r.metrics["free_rides"] = static_cast<double>(free_rides_);
     r.metrics["final_test_accuracy"] = last_accuracy_;
     r.blind_guess = 0.0;
     r.received_input = free_rides_ > 0;
-    r.note =
-        "free_rider sent " + std::to_string(free_rides_.load()) + " update(s) without training";
+    r.note = "free_rider sent " + std::to_string(free_rides_) + " update(s) without training";
     return r;
   }
 
  private:
   double noise_std_;
   AttackEnv env_;
-  // Workers may train (and call OnClientUpdate for) several clients at once.
-  std::atomic<int64_t> free_rides_{0};
+  // OnClientUpdate runs on the engine's thread in slot order (fl_hooks.h),
+  // so a plain counter suffices.
+  int64_t free_rides_ = 0;
   double last_accuracy_ = std::nan("");
 };
 

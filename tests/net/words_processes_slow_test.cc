@@ -4,8 +4,13 @@
 // so device i trains client i only, and a client whose device is lost is
 // missing from the round rather than re-dealt.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
+#include <regex>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "process_util.h"
 
@@ -30,17 +35,47 @@ struct WordsRun {
   std::vector<pid_t> devices;
 };
 
+// Without `provider` no round starts until the test starts the
+// model-provider itself.
 WordsRun StartWords(testing::Cluster& c, const std::vector<std::string>& overrides,
-                    const std::vector<std::string>& runtime_flags) {
+                    const std::vector<std::string>& runtime_flags, bool provider = true) {
   WordsRun w;
   w.f = testing::StartVerifierAndRuntime(c, testing::FlWordsConfig(), 2, runtime_flags, overrides);
   if (w.f.runtime.empty()) return w;
-  testing::StartProvider(c, w.f.link, w.f.runtime, "model-provider.log");
+  if (provider) testing::StartProvider(c, w.f.link, w.f.runtime, "model-provider.log");
   for (int i = 0; i < 2; ++i) {
     w.devices.push_back(
         c.Start(testing::DeviceArgs(w.f, i, 2), "device-" + std::to_string(i + 1) + ".log"));
   }
   return w;
+}
+
+// device-2 joined and frozen, then the model-provider started: round 1
+// cannot start before the freeze, so device-2 is handed round 1's client and
+// is SIGKILLed holding it, however fast or loaded the machine is.
+::testing::AssertionResult KillDevice2HoldingRound1(testing::Cluster& c, const WordsRun& w) {
+  if (!c.WaitForLog("runtime.log", "device device-2 joined", 90)) {
+    return ::testing::AssertionFailure() << testing::ReadAll(c.Path("runtime.log"));
+  }
+  ::kill(w.devices[1], SIGSTOP);
+  testing::StartProvider(c, w.f.link, w.f.runtime, "model-provider.log");
+  if (!c.WaitForLog("runtime.log", "round 1: 1 clients to device-2", 90)) {
+    return ::testing::AssertionFailure() << testing::ReadAll(c.Path("runtime.log"));
+  }
+  ::kill(w.devices[1], SIGKILL);
+  if (!c.WaitExit(w.devices[1], 10)) return ::testing::AssertionFailure() << "device-2 lives on";
+  return ::testing::AssertionSuccess();
+}
+
+// The per-round record of a results.json ("records": one line per round).
+std::vector<std::string> Records(const std::string& results) {
+  std::vector<std::string> out;
+  static const std::regex kRecord("\\{\"round\": [^\\n]*");
+  for (auto it = std::sregex_iterator(results.begin(), results.end(), kRecord);
+       it != std::sregex_iterator(); ++it) {
+    out.push_back(it->str());
+  }
+  return out;
 }
 
 std::string RunDir(const std::string& results) {
@@ -144,6 +179,112 @@ TEST(WordProcesses, KilledDeviceLeavesItsClientMissing) {
       testing::RunInOneProcess(c, testing::FlWordsConfig(), Overrides(c));
   ASSERT_TRUE(ref.error.empty()) << ref.error;
   EXPECT_NE(testing::JsonHash(results), ref.hash) << results;
+}
+
+// A device SIGKILLed while it holds round 1's client and restarted with the
+// same index before the round times out takes that client again: nothing is
+// missing and the run ends with the single-process model. (The runtime used
+// to wait for the dead process's result for ever, since the new process
+// waiting for work kept the device alive.)
+TEST(WordProcesses, DeviceRestartedWithinTheRoundTrainsItsClientAgain) {
+  testing::Cluster c;
+  const testing::SingleRun ref =
+      testing::RunInOneProcess(c, testing::FlWordsConfig(), Overrides(c));
+  ASSERT_TRUE(ref.error.empty()) << ref.error;
+  WordsRun w =
+      StartWords(c, Overrides(c),
+                 {"--round-timeout", "120", "--results", c.Path("results.json"), "--linger", "10"},
+                 /*provider=*/false);
+  ASSERT_FALSE(w.f.runtime.empty())
+      << testing::ReadAll(c.Path("verifier.log")) << testing::ReadAll(c.Path("runtime.log"));
+  ASSERT_TRUE(KillDevice2HoldingRound1(c, w));
+  const pid_t again = c.Start(testing::DeviceArgs(w.f, 1, 2), "device-2-again.log");
+
+  std::optional<int> rc = c.WaitExit(w.f.runtime_pid, 150);
+  const std::string rlog = testing::ReadAll(c.Path("runtime.log"));
+  ASSERT_TRUE(rc) << rlog;
+  EXPECT_EQ(*rc, 0) << rlog;
+  EXPECT_NE(rlog.find("round 1: client 1 handed to device-2 again"), std::string::npos) << rlog;
+  for (const auto& [pid, log] : {std::pair{w.devices[0], std::string("device-1.log")},
+                                 std::pair{again, std::string("device-2-again.log")}}) {
+    std::optional<int> drc = c.WaitExit(pid, 60);
+    const std::string text = testing::ReadAll(c.Path(log));
+    ASSERT_TRUE(drc) << text;
+    EXPECT_EQ(*drc, 0) << text;
+    EXPECT_NE(text.find("trained " + std::to_string(kRounds) + " clients in " +
+                        std::to_string(kRounds) + " rounds"),
+              std::string::npos)
+        << text;
+  }
+  const std::string results = testing::ReadAll(c.Path("results.json"));
+  EXPECT_EQ(testing::JsonHash(results), ref.hash) << results;
+  EXPECT_EQ(results.find("\"missing\": [1]"), std::string::npos) << results;
+  EXPECT_EQ(Count(results, "\"trained\": {\"device-1\": [0], \"device-2\": [1]}"),
+            static_cast<size_t>(kRounds))
+      << results;
+}
+
+// A device away for longer than the round timeout misses that round and,
+// restarted with the same index, trains its client again from the next one:
+// client 1 is missing in round 1 only. device-1 is frozen from its round 1
+// result until the restarted device-2 has taken round 2's work, so the rounds
+// cannot run ahead of the restart; the round timeout (30 s) bounds how long
+// the restart may take.
+TEST(WordProcesses, RestartedDeviceIsMissingOnlyInTheRoundsItWasAway) {
+  testing::Cluster c;
+  WordsRun w =
+      StartWords(c, Overrides(c),
+                 {"--round-timeout", "30", "--results", c.Path("results.json"), "--linger", "10"},
+                 /*provider=*/false);
+  ASSERT_FALSE(w.f.runtime.empty())
+      << testing::ReadAll(c.Path("verifier.log")) << testing::ReadAll(c.Path("runtime.log"));
+  ASSERT_TRUE(KillDevice2HoldingRound1(c, w));
+  // Round 1 waits out the timeout for the dead device-2 whatever device-1 does.
+  ASSERT_TRUE(c.WaitForLog("device-1.log", "round 1: trained 1 clients", 60))
+      << testing::ReadAll(c.Path("device-1.log"));
+  ::kill(w.devices[0], SIGSTOP);
+  ASSERT_TRUE(c.WaitForLog("runtime.log", "round 1: client 1 is missing", 60))
+      << testing::ReadAll(c.Path("runtime.log"));
+  const pid_t again = c.Start(testing::DeviceArgs(w.f, 1, 2), "device-2-again.log");
+  const bool took = c.WaitForLog("runtime.log", "round 2: 1 clients to device-2", 60);
+  ::kill(w.devices[0], SIGCONT);
+  ASSERT_TRUE(took) << testing::ReadAll(c.Path("runtime.log"))
+                    << testing::ReadAll(c.Path("device-2-again.log"));
+
+  std::optional<int> rc = c.WaitExit(w.f.runtime_pid, 120);
+  const std::string rlog = testing::ReadAll(c.Path("runtime.log"));
+  ASSERT_TRUE(rc) << rlog;
+  EXPECT_EQ(*rc, 0) << rlog;
+  EXPECT_EQ(Count(rlog, "device device-2 joined as index 1"), 2u) << rlog;
+  const std::string d2 = testing::ReadAll(c.Path("device-2-again.log"));
+  std::optional<int> drc = c.WaitExit(again, 60);
+  ASSERT_TRUE(drc) << d2;
+  EXPECT_EQ(*drc, 0) << d2;
+  EXPECT_NE(d2.find("trained " + std::to_string(kRounds - 1) + " clients in " +
+                    std::to_string(kRounds - 1) + " rounds"),
+            std::string::npos)
+      << d2;
+
+  const std::string results = testing::ReadAll(c.Path("results.json"));
+  EXPECT_NE(results.find("\"dropouts\": [\"device-2\"]"), std::string::npos) << results;
+  const std::vector<std::string> records = Records(results);
+  ASSERT_EQ(records.size(), static_cast<size_t>(kRounds)) << results;
+  EXPECT_NE(records[0].find("\"missing\": [1], \"trained\": {\"device-1\": [0]}"),
+            std::string::npos)
+      << records[0];
+  for (size_t r = 1; r < records.size(); ++r) {
+    EXPECT_NE(records[r].find("\"missing\": [], \"trained\": {\"device-1\": [0], "
+                              "\"device-2\": [1]}"),
+              std::string::npos)
+        << records[r];
+  }
+  StatusOr<std::vector<RoundMetrics>> rounds =
+      experiments::ReadFederatedResults(RunDir(results) + "/fl_rounds.h5");
+  ASSERT_TRUE(rounds.ok()) << rounds.status().ToString() << results;
+  ASSERT_EQ(rounds->size(), static_cast<size_t>(kRounds));
+  for (size_t r = 0; r < rounds->size(); ++r) {
+    EXPECT_EQ((*rounds)[r].clients_dropped, r == 0 ? 1 : 0) << "round " << r + 1;
+  }
 }
 
 // With federated.min_updates 2, a round that loses a device waits

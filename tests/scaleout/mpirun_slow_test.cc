@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../../experiments/src/federated_runner.h"
+#include "../common/temp_dir.h"
 #include "../experiments/test_util.h"
 
 namespace confml::scaleout {
@@ -34,16 +35,6 @@ int Count(const std::string& text, const std::string& what) {
 
 class MpirunTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "confml_mpi_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
   // `mpirun -np ranks confml run args...` (ranks 0: confml alone), output to
   // files. Root needs OpenMPI's explicit consent; --oversubscribe lets 3
   // ranks share 2 cores.
@@ -75,13 +66,13 @@ class MpirunTest : public ::testing::Test {
     }
     EXPECT_EQ(dirs.size(), 1u) << "ranks " << ranks;
     if (dirs.empty()) return "";
-    StatusOr<std::string> hash =
-        experiments::ReadFederatedStateHash(dirs[0] + "/fl_rounds.h5");
+    StatusOr<std::string> hash = experiments::ReadFederatedStateHash(dirs[0] + "/fl_rounds.h5");
     EXPECT_TRUE(hash.ok()) << hash.status();
     return hash.ok() ? *hash : "";
   }
 
-  std::string dir_;
+  confml::testing::TempDir temp_;
+  const std::string dir_ = temp_.path();
 };
 
 const std::vector<std::string> kSmall = {Config("fedavg_synthetic.yaml"), "federated.rounds=4",
@@ -118,9 +109,9 @@ TEST_F(MpirunTest, DataPoisoningRunsWhereTheClientTrains) {
   const std::string one = Hash(0, dir_ + "/one", args);
   ASSERT_FALSE(one.empty());
   // The attack changed the model (same run without the attack section).
-  EXPECT_NE(one, Hash(0, dir_ + "/clean",
-                      {Config("fedavg_synthetic.yaml"), "federated.rounds=3",
-                       "federated.workers=1"}));
+  EXPECT_NE(one,
+            Hash(0, dir_ + "/clean",
+                 {Config("fedavg_synthetic.yaml"), "federated.rounds=3", "federated.workers=1"}));
   EXPECT_EQ(Hash(3, dir_ + "/three", args), one);
 }
 
@@ -141,7 +132,7 @@ TEST_F(MpirunTest, ResumedUnderMpirunEndsWithTheUninterruptedModel) {
 
 TEST_F(MpirunTest, BadConfigIsReportedOnceWithExitTwoAndNothingWritten) {
   MpiRun r = Exec(2, {Config("fedavg_synthetic.yaml"), "federated.rounds=0",
-                   "experiment.output_dir=" + dir_ + "/out"});
+                      "experiment.output_dir=" + dir_ + "/out"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_EQ(Count(r.err, "confml: "), 1) << r.err;
   EXPECT_NE(r.err.find("rounds"), std::string::npos) << r.err;

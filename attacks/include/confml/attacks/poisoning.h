@@ -36,6 +36,8 @@ namespace confml::attacks {
 
 // Adds every poisoning attack to AttackRegistry(). Idempotent.
 Status RegisterPoisoningAttacks();
+// Adds Inner Product Manipulation, `ipm` (attacks/src/ipm.cc). Idempotent.
+Status RegisterIpmAttack();
 
 using Updates = std::vector<std::vector<float>>;
 

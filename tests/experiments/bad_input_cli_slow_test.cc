@@ -1,0 +1,141 @@
+// The confml binary given bad input of every kind, as a hostile user would
+// (the table is docs/errors.md): no crash, no exit 0, a first stderr line
+// naming what is wrong, and no run folder left behind. Slow only because each
+// confml process spends about a second loading LibTorch.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "confml/core/file_util.h"
+#include "confml/experiments/results.h"
+#include "test_util.h"
+
+namespace confml::experiments {
+namespace {
+
+using testing::CliResult;
+using testing::RunConfml;
+using testing::TempDir;
+
+const std::string kToken = std::string(CONFML_SHARED_DIR) + "/cca-tokens/tf-rmm-fvp-token.cbor";
+const std::string kCpak = std::string(CONFML_SHARED_DIR) + "/cca-tokens/tf-rmm-fvp-cpak.pub.pem";
+const std::string kFederated = testing::SourceDir() + "/experiments/fedavg_synthetic.yaml";
+
+std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+// Exit 2 (an input error, never a signal or 0) and a first stderr line that
+// contains `expect`.
+void ExpectInputError(const CliResult& r, const std::string& expect) {
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(FirstLine(r.err).find(expect), std::string::npos)
+      << "first stderr line: " << FirstLine(r.err) << "\nexpected: " << expect;
+}
+
+TEST(BadInputCliTest, DirectoryWhereAFileBelongs) {
+  TempDir tmp;
+  ExpectInputError(RunConfml({"run", tmp.path()}, tmp.path()), "is a directory, not a file");
+  ExpectInputError(RunConfml({"token", "verify", tmp.path(), "--cpak", kCpak}, tmp.path()),
+                   "is a directory, not a file");
+  ExpectInputError(RunConfml({"token", "verify", kToken, "--cpak", tmp.path()}, tmp.path()),
+                   "is a directory, not a file");
+  ExpectInputError(RunConfml({"measure", tmp.path()}, tmp.path()), "is a directory, not a file");
+  ExpectInputError(RunConfml({"config-reference", "--output=" + tmp.path()}, tmp.path()),
+                   "--output " + tmp.path() + " is a directory");
+}
+
+TEST(BadInputCliTest, EmptyAndTruncatedTokensAreNamedOnStderr) {
+  TempDir tmp;
+  StatusOr<std::vector<uint8_t>> token = ReadFileBytes(kToken);
+  ASSERT_TRUE(token.ok()) << token.status();
+  const std::string empty = tmp.File("empty.cbor"), half = tmp.File("half.cbor");
+  ASSERT_TRUE(WriteFileAtomically(empty, "").ok());
+  ASSERT_TRUE(
+      WriteFileAtomically(half, std::string(token->begin(), token->begin() + token->size() / 2))
+          .ok());
+  for (const std::string& path : {empty, half}) {
+    CliResult r = RunConfml({"token", "verify", path, "--cpak", kCpak}, tmp.path());
+    ExpectInputError(r, path + ": not a CCA attestation token");
+    EXPECT_NE(r.out.find("\"decode\""), std::string::npos) << r.out;
+  }
+}
+
+TEST(BadInputCliTest, OptionsAreNamedForTheSubcommandGiven) {
+  TempDir tmp;
+  ExpectInputError(RunConfml({"check"}, tmp.path()), "check: no config file");
+  ExpectInputError(RunConfml({"check", kFederated, "--frob"}, tmp.path()),
+                   "check: unknown option '--frob'");
+  ExpectInputError(RunConfml({"measure", kCpak, "--frob", "1"}, tmp.path()),
+                   "unknown option --frob");
+  CliResult serve =
+      RunConfml({"serve", "runtime", "--devices", "99999999999999999999"}, tmp.path());
+  if (serve.err.find("CONFML_WITH_GRPC") != std::string::npos) return;  // built without gRPC
+  ExpectInputError(serve, "bad value '99999999999999999999' for --devices");
+  ExpectInputError(RunConfml({"serve", "runtime", "--round-timeout", "nan"}, tmp.path()),
+                   "bad value 'nan' for --round-timeout");
+  ExpectInputError(RunConfml({"device", "--frob", "x"}, tmp.path()), "unknown option '--frob'");
+}
+
+TEST(BadInputCliTest, BadInitialModelLeavesNoRunFolder) {
+  TempDir tmp;
+  const std::string out = tmp.File("runs");
+  ASSERT_TRUE(WriteFileAtomically(tmp.File("empty.ckpt"), "").ok());
+  CliResult r = RunConfml(
+      {"run", kFederated, "dataset.num_samples=300", "federated.rounds=1",
+       "federated.initial_model=" + tmp.File("empty.ckpt"), "experiment.output_dir=" + out},
+      tmp.path());
+  ExpectInputError(r, "federated.initial_model");
+  EXPECT_NE(FirstLine(r.err).find("empty.ckpt"), std::string::npos) << r.err;
+  EXPECT_TRUE(!std::filesystem::exists(out) || std::filesystem::is_empty(out))
+      << "a failed run left a folder in " << out;
+}
+
+// `confml plot` hands the folder to Python: its failures must come back as
+// one line naming the file, not a traceback, and an incomplete run is
+// flagged rather than plotted as a finished one.
+TEST(BadInputCliTest, PlotNamesWhatIsWrongWithTheFolder) {
+  bool have_module = false;
+  std::error_code ec;
+  for (const auto& e :
+       std::filesystem::directory_iterator(std::string(CONFML_BINARY_DIR) + "/python/confml", ec)) {
+    have_module |= e.path().filename().string().rfind("_confml", 0) == 0;
+  }
+  if (!have_module) GTEST_SKIP() << "the Python module is not built (CONFML_BUILD_PYTHON)";
+  TempDir tmp;
+  const std::string empty_dir = tmp.File("empty_run");
+  std::filesystem::create_directory(empty_dir);
+  CliResult empty = RunConfml({"plot", empty_dir}, tmp.path());
+  ExpectInputError(empty, "holds no results.h5");
+  EXPECT_EQ(empty.err.find("Traceback"), std::string::npos) << empty.err;
+
+  RunResults partial;
+  partial.name = "partial";
+  partial.epochs_planned = 3;
+  partial.epochs.push_back(EpochRecord{1, 1.2, 0.4, 1.1, 0.45, 0.1});
+  partial.complete = false;
+  const std::string killed_dir = tmp.File("killed_run");
+  std::filesystem::create_directory(killed_dir);
+  ASSERT_TRUE(WriteResultsFile(killed_dir + "/results.h5", partial).ok());
+  StatusOr<std::vector<uint8_t>> bytes = ReadFileBytes(killed_dir + "/results.h5");
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+
+  const std::string truncated_dir = tmp.File("truncated_run");
+  std::filesystem::create_directory(truncated_dir);
+  ASSERT_TRUE(WriteFileAtomically(truncated_dir + "/results.h5",
+                                  std::string(bytes->begin(), bytes->begin() + bytes->size() / 2))
+                  .ok());
+  CliResult truncated = RunConfml({"plot", truncated_dir}, tmp.path());
+  ExpectInputError(truncated, truncated_dir + "/results.h5 is not a readable HDF5 file");
+  EXPECT_EQ(truncated.err.find("Traceback"), std::string::npos) << truncated.err;
+
+  CliResult killed = RunConfml({"plot", killed_dir, tmp.File("figures")}, tmp.path());
+  EXPECT_EQ(killed.exit_code, 0) << killed.err;
+  EXPECT_NE(killed.err.find("results.h5 is incomplete"), std::string::npos) << killed.err;
+
+  CliResult out_is_file = RunConfml({"plot", killed_dir, kCpak}, tmp.path());
+  ExpectInputError(out_is_file, "is not a directory");
+}
+
+}  // namespace
+}  // namespace confml::experiments
