@@ -451,10 +451,14 @@ StatusOr<RunResult> RunMatrixKind(const ExperimentConfig& config, const RunOptio
     CONFML_ASSIGN_OR_RETURN(result.run_dir,
                             CreateRunDir(config.String("experiment", "output_dir"), config.name(),
                                          config.seed(), start));
+    // All four files or no folder: `confml plot` and readers take a folder
+    // with matrix.md for a finished matrix.
+    RunDirGuard discard_unless_kept(result.run_dir);
     CONFML_RETURN_IF_ERROR(WriteFileAtomically(result.run_dir + "/config.yaml", config.ToYaml()));
     CONFML_RETURN_IF_ERROR(WriteFileAtomically(result.run_dir + "/matrix.md", md));
     CONFML_RETURN_IF_ERROR(WriteFileAtomically(result.run_dir + "/matrix.csv", MatrixCsv(*m)));
     CONFML_RETURN_IF_ERROR(WriteMatrixH5(result.run_dir + "/matrix.h5", *m));
+    discard_unless_kept.Keep();
   }
   return result;
 }

@@ -217,11 +217,56 @@ def plot_run(run_dir: str, out_dir: str | None = None) -> list[str]:
     return [path] + extra
 
 
+def main(argv: list[str]) -> int:
+    """`confml plot RUN_DIR [OUT_DIR]` (which runs `python3 -m confml.plotting`).
+
+    Every failure is one line naming the file at fault and exit 2, not a
+    traceback: the folder's HDF5 files are opened one by one first, so a
+    truncated one is named, and a run that failed or was killed
+    (complete = 0) is plotted with a warning rather than passed off as a
+    finished run."""
+    import sys
+
+    def fail(message) -> int:
+        print("confml: plot: " + " ".join(str(message).split()), file=sys.stderr)
+        return 2
+
+    if len(argv) not in (1, 2):
+        print("usage: python3 -m confml.plotting RUN_DIR [OUT_DIR]", file=sys.stderr)
+        return 2
+    run_dir = argv[0]
+    out_dir = argv[1] if len(argv) == 2 else None
+    import h5py
+
+    if out_dir is not None and os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        return fail(f"output folder {out_dir} exists and is not a directory")
+    found = []
+    for name in ("results.h5", "fl_rounds.h5", "matrix.h5", "outcome.h5"):
+        path = os.path.join(run_dir, name)
+        if not os.path.exists(path):
+            continue
+        try:
+            with h5py.File(path, "r") as f:
+                complete = int(f.attrs["complete"]) if "complete" in f.attrs else 1
+        except Exception as e:  # h5py raises OSError, KeyError, ... by cause
+            return fail(f"{path} is not a readable HDF5 file (truncated or not written by "
+                        f"confml?): {e}")
+        found.append(name)
+        if not complete:
+            print(f"confml: plot: warning: {path} is incomplete (complete = 0: its run failed "
+                  "or was killed); plotting what it holds", file=sys.stderr)
+    if not found:
+        return fail(f"{run_dir} holds no results.h5, fl_rounds.h5, matrix.h5 or outcome.h5: "
+                    "not a run folder, or its run failed before it recorded a result")
+    try:
+        for p in plot_run(run_dir, out_dir):
+            print(p)
+    except Exception as e:
+        return fail(f"{run_dir}: {type(e).__name__}: {e}")
+    return 0
+
+
 if __name__ == "__main__":
     import sys
 
-    if len(sys.argv) not in (2, 3):
-        print("usage: python3 -m confml.plotting RUN_DIR [OUT_DIR]", file=sys.stderr)
-        sys.exit(2)
-    for p in plot_run(sys.argv[1], sys.argv[2] if len(sys.argv) == 3 else None):
-        print(p)
+    sys.exit(main(sys.argv[1:]))

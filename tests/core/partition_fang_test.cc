@@ -42,7 +42,9 @@ TEST(PartitionFangTest, UsesEverySampleOnceInAscendingOrder) {
       ASSERT_GE(client[k], 0);
       ASSERT_LT(client[k], static_cast<int64_t>(labels.size()));
       ++seen[client[k]];
-      if (k > 0) EXPECT_LT(client[k - 1], client[k]);
+      if (k > 0) {
+        EXPECT_LT(client[k - 1], client[k]);
+      }
     }
   }
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 1) << "sample " << i;
