@@ -799,6 +799,57 @@ class Alie : public CollusionAttack {
   double z_;
 };
 
+// Inner Product Manipulation (Xie, Koyejo and Gupta, UAI 2019): every
+// malicious device sends -epsilon times the mean of the updates it knows. A
+// small epsilon keeps the copies next to the benign ones, so median and Krum
+// keep or select them, yet the global step's inner product with the benign
+// mean turns negative; a large epsilon does the same to a plain mean. The
+// report adds the paper's quantity: the cosine of each round's global step
+// with that mean (`mean_step_cosine`) and the rounds it was negative.
+class Ipm : public CollusionAttack {
+ public:
+  Ipm(const ParamSet& p, const AttackEnv& env)
+      : CollusionAttack("ipm", p, env), epsilon_(p.Double("epsilon")) {}
+
+ protected:
+  Status Craft(int64_t, const Updates& known, const std::vector<float>& global, int64_t, int64_t,
+               Updates* out) override {
+    CONFML_ASSIGN_OR_RETURN(std::vector<float> u, IpmUpdate(known, epsilon_));
+    crafted_ = u;
+    before_ = global;
+    out->assign(1, std::move(u));
+    return OkStatus();
+  }
+  void AfterRound(const RoundMetrics&, const std::vector<float>& global) override {
+    if (before_.size() != global.size() || crafted_.size() != global.size()) return;
+    // The crafted update is -epsilon times the mean, so the step's cosine
+    // with the mean is minus its cosine with the crafted update.
+    double dot = 0.0, step_sq = 0.0, crafted_sq = 0.0;
+    for (size_t j = 0; j < global.size(); ++j) {
+      const double step = static_cast<double>(global[j]) - before_[j];
+      dot += step * crafted_[j];
+      step_sq += step * step;
+      crafted_sq += static_cast<double>(crafted_[j]) * crafted_[j];
+    }
+    before_.clear();
+    crafted_.clear();
+    if (step_sq == 0 || crafted_sq == 0) return;
+    Record("mean_step_cosine", -dot / std::sqrt(step_sq * crafted_sq));
+    reversed_rounds_ += dot > 0;
+  }
+  Status Score(Model& model, AttackReport* r) override {
+    CONFML_RETURN_IF_ERROR(CollusionAttack::Score(model, r));
+    r->metrics["epsilon"] = epsilon_;
+    r->metrics["reversed_rounds"] = static_cast<double>(reversed_rounds_);
+    return OkStatus();
+  }
+
+ private:
+  double epsilon_;
+  std::vector<float> crafted_, before_;  // Of the round in flight.
+  int64_t reversed_rounds_ = 0;
+};
+
 class FangKrum : public CollusionAttack {
  public:
   FangKrum(const ParamSet& p, const AttackEnv& env)
@@ -1078,6 +1129,18 @@ Status RegisterPoisoningAttacks() {
           KnowledgeParam()}},
         [](const ParamSet& p, const AttackEnv& env) -> StatusOr<AttackPtr> {
           return AttackPtr(std::make_shared<Alie>(p, env));
+        });
+    add({"attack",
+         "ipm",
+         "Inner Product Manipulation (Xie, Koyejo and Gupta, UAI 2019): colluding devices "
+         "send -epsilon times the mean of the benign updates.",
+         {Param::Double("epsilon", 0.1,
+                        "Scale of the reversed mean: small (0.1) against median and Krum, "
+                        "large (above honest/malicious) against a plain mean.")
+              .GreaterThan(0.0),
+          KnowledgeParam()}},
+        [](const ParamSet& p, const AttackEnv& env) -> StatusOr<AttackPtr> {
+          return AttackPtr(std::make_shared<Ipm>(p, env));
         });
     add({"attack", "fang_krum", "Fang et al. (USENIX Security 2020) local model poisoning of Krum.",
          {Param::Double("epsilon", 1e-5, "Smallest lambda tried before giving up.").GreaterThan(0.0),

@@ -210,6 +210,15 @@ StatusOr<DirectionRule> ParseDirectionRule(const std::string& name) {
   return InvalidArgumentError("unknown direction rule '" + name + "' (mean, median, trimmed_mean)");
 }
 
+StatusOr<std::vector<float>> IpmUpdate(const Updates& known, double epsilon) {
+  size_t dim = 0;
+  CONFML_RETURN_IF_ERROR(CheckUpdates(known, "IPM", &dim));
+  std::vector<double> mu = Mean(known, dim);
+  std::vector<float> out(dim);
+  for (size_t j = 0; j < dim; ++j) out[j] = static_cast<float>(-epsilon * mu[j]);
+  return out;
+}
+
 StatusOr<double> AlieZ(int64_t n, int64_t m) {
   if (m < 1 || m >= n) {
     return InvalidArgumentError("ALIE needs 1 <= malicious < clients, got " + std::to_string(m) +

@@ -15,7 +15,6 @@ Status RegisterBuiltinAttacks() {
     // Each attack family registers its modules here.
     if (Status s = RegisterInversionAttacks(); !s.ok()) result = s;
     if (Status s = RegisterPoisoningAttacks(); !s.ok() && result.ok()) result = s;
-    if (Status s = RegisterIpmAttack(); !s.ok() && result.ok()) result = s;
     if (Status s = RegisterMembershipAttacks(); !s.ok() && result.ok()) result = s;
     if (Status s = RegisterPropertyInferenceAttack(); !s.ok() && result.ok()) result = s;
   });

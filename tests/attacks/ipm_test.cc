@@ -1,4 +1,4 @@
-// Inner Product Manipulation (attacks/src/ipm.cc, docs/attacks/ipm.md): the
+// Inner Product Manipulation (`Ipm` in attacks/src/poisoning.cc, docs/attacks/ipm.md): the
 // crafted update on hand-made updates, and its effect on a small federation.
 #include <gtest/gtest.h>
 
@@ -53,7 +53,7 @@ TEST(IpmTest, SendsMinusEpsilonTimesTheBenignMean) {
 
   // A config text that names the parameters (it joins the measurement), and
   // epsilon must be positive.
-  EXPECT_EQ((*a)->config_text(), "ipm epsilon=0.5 knowledge=full");
+  EXPECT_EQ((*a)->config_text(), "ipm epsilon=0.5 knowledge='full'");  // as every poisoning attack
   EXPECT_EQ(CreateAttack("ipm", {{"epsilon", 0.0}}, env).status().code(),
             StatusCode::kInvalidArgument);
 }

@@ -36,8 +36,6 @@ namespace confml::attacks {
 
 // Adds every poisoning attack to AttackRegistry(). Idempotent.
 Status RegisterPoisoningAttacks();
-// Adds Inner Product Manipulation, `ipm` (attacks/src/ipm.cc). Idempotent.
-Status RegisterIpmAttack();
 
 using Updates = std::vector<std::vector<float>>;
 
@@ -89,6 +87,10 @@ StatusOr<double> AlieZ(int64_t n, int64_t m);
 // mu_j - z * sigma_j per coordinate (sigma with Bessel's correction; 0 for a
 // single update).
 StatusOr<std::vector<float>> AlieUpdate(const Updates& benign, double z);
+
+// Inner Product Manipulation (Xie, Koyejo and Gupta, UAI 2019): -epsilon
+// times the mean of `known`, the updates the attacker sees.
+StatusOr<std::vector<float>> IpmUpdate(const Updates& known, double epsilon);
 
 // Krum's score of each update (Blanchard et al. 2017): sum of squared
 // distances to its n - f - 2 nearest others (at least 1). Exposed because
