@@ -140,7 +140,12 @@ int main(int argc, char** argv) {
   StatusOr<std::vector<attacks::SweepRow>> rows =
       attacks::RunInversionSweep(*train, options, [](const attacks::SweepRow& r) {
         std::string per;
-        for (double p : r.result.psnr) per += " " + std::to_string(p).substr(0, 5);
+        // Two appends, not `" " + std::string&&`, which GCC 12 at -O3 reports
+        // as a bogus -Wstringop-overflow (GCC PR 105545).
+        for (double p : r.result.psnr) {
+          per += ' ';
+          per += std::to_string(p).substr(0, 5);
+        }
         std::fprintf(stderr, "[%s] %s: psnr%s labels %.2f (%.1f s)\n", r.table.c_str(),
                      r.setting.c_str(), per.c_str(), r.result.label_accuracy, r.result.seconds);
       });

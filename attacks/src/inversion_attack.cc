@@ -353,7 +353,8 @@ ComponentSpec MakeSpec(const std::string& name, InversionMethod method, const st
       Param::Double(
           "lr", lr,
           with_tv ? "Adam step size (Geiping et al.: 0.1)." : "L-BFGS learning rate (DLG: 1).")
-          .GreaterThan(0.0),
+          .GreaterThan(0.0)
+          .AtMost(std::numeric_limits<float>::max()),
       Param::String("labels", label_default,
                     label_default == "joint"
                         ? "joint: a soft label optimised with the image (Zhu et al.); known: "
@@ -364,10 +365,11 @@ ComponentSpec MakeSpec(const std::string& name, InversionMethod method, const st
           .OneOf({label_default, "known"})};
   if (with_tv) {
     params.push_back(Param::Double("tv_weight", 1e-4,
-                                       "Weight of the total-variation prior (Geiping et al.'s "
-                                       "release: 1e-4 as a script option, 1e-1 in its default "
-                                       "config).")
-                         .AtLeast(0.0));
+                                   "Weight of the total-variation prior (Geiping et al.'s "
+                                   "release: 1e-4 as a script option, 1e-1 in its default "
+                                   "config).")
+                         .AtLeast(0.0)
+                         .AtMost(std::numeric_limits<float>::max()));
     params.push_back(Param::Bool("signed", true, "Adam on the sign of the gradient."));
     params.push_back(
         Param::Bool("lr_decay", true, "Decay lr by 0.1 at 3/8, 5/8 and 7/8 of the iterations."));

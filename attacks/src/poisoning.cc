@@ -1,6 +1,10 @@
 // The poisoning attacks as Attack modules (poisoning.h): data poisoning
 // through ClientTrainingData, single-device model poisoning through
-// OnClientUpdate, colluding model poisoning through OnRoundUpdates.
+// OnClientUpdate, colluding model poisoning through OnRoundUpdates. Their
+// base classes PoisoningAttack and CollusionAttack are public
+// (poisoning_attack.h) and defined below the private attacks.
+#include "confml/attacks/poisoning.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -14,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "confml/attacks/poisoning.h"
+#include "confml/attacks/poisoning_attack.h"
 #include "confml/core/attack.h"
 #include "confml/core/model.h"
 #include "confml/core/trainer.h"
@@ -52,86 +56,6 @@ std::string ParamsText(const std::string& name, const ParamSet& p) {
   for (const auto& [k, v] : p.values()) s += " " + k + "=" + FormatParamValue(v);
   return s;
 }
-
-// What every poisoning attack shares: who is malicious, the final global
-// model, and scoring it on the test set.
-class PoisoningAttack : public Attack {
- public:
-  PoisoningAttack(std::string name, const ParamSet& params, const AttackEnv& env)
-      : name_(std::move(name)), config_(ParamsText(name_, params)), env_(env) {}
-
-  std::string name() const override { return name_; }
-  AttackRole role() const override { return AttackRole::kDevice; }
-  std::string config_text() const override { return config_; }
-
-  void OnGlobalModel(const ClientContext& c, const std::vector<float>&) override {
-    if (IsMalicious(c.client_id)) ++participations_;
-  }
-  void OnRoundEnd(const RoundMetrics& m, const std::vector<float>& global) override {
-    final_ = global;
-    AfterRound(m, global);
-  }
-
-  StatusOr<AttackReport> ComputeReport() override {
-    AttackReport r;
-    r.attack = name_;
-    r.success_metric = "test_error";
-    r.higher_is_better = true;
-    // Without input the attacker changes nothing: its outcome is the clean
-    // run's, which only a second run measures.
-    r.blind_guess = kNaN;
-    r.received_input = participations_ > 0;
-    r.metrics["malicious_participations"] = static_cast<double>(participations_);
-    r.metrics["malicious_clients"] = static_cast<double>(env_.malicious_clients.size());
-    if (final_.empty() || env_.test == nullptr) {
-      r.metrics["test_error"] = r.metrics["test_accuracy"] = kNaN;
-      r.note = "no round completed or no test set: nothing to score";
-      return r;
-    }
-    CONFML_ASSIGN_OR_RETURN(ModelPtr model, ScoringModel());
-    CONFML_RETURN_IF_ERROR(LoadFlatState(*model, final_));
-    CONFML_ASSIGN_OR_RETURN(std::vector<int64_t> pred, Predict(*model, *env_.test));
-    int64_t correct = 0;
-    for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == env_.test->labels[i];
-    const double acc = pred.empty() ? kNaN : static_cast<double>(correct) / pred.size();
-    r.metrics["test_accuracy"] = acc;
-    r.metrics["test_error"] = 1.0 - acc;
-    CONFML_RETURN_IF_ERROR(Score(*model, &r));
-    if (r.note.empty()) {
-      r.note = r.received_input ? "malicious devices took part in " +
-                                      std::to_string(participations_) + " client-rounds"
-                                : "no malicious device took part: the run is clean";
-    }
-    return r;
-  }
-
- protected:
-  bool IsMalicious(int64_t id) const { return env_.malicious_clients.count(id) > 0; }
-  // Extra metrics from the final model (success rates).
-  virtual Status Score(Model& model, AttackReport* r) { return OkStatus(); }
-  virtual void AfterRound(const RoundMetrics& m, const std::vector<float>& global) {}
-
-  StatusOr<ModelPtr> ScoringModel() const {
-    const Dataset* d = env_.test != nullptr ? env_.test : env_.train;
-    if (d == nullptr) return FailedPreconditionError(name_ + ": no dataset to score on");
-    return CreateModel(env_.model, env_.model_params,
-                       ModelContext{d->sample_shape, d->num_classes}, Seed(0));
-  }
-  // Fraction of `data` predicted as `target`.
-  static StatusOr<double> TargetRate(Model& model, const Dataset& data, int64_t target) {
-    if (data.size() == 0) return kNaN;
-    CONFML_ASSIGN_OR_RETURN(std::vector<int64_t> pred, Predict(model, data));
-    int64_t hit = 0;
-    for (int64_t p : pred) hit += p == target;
-    return static_cast<double>(hit) / static_cast<double>(pred.size());
-  }
-
-  std::string name_;
-  std::string config_;
-  AttackEnv env_;
-  int64_t participations_ = 0;
-  std::vector<float> final_;
-};
 
 // ---- data poisoning -------------------------------------------------------
 
@@ -709,75 +633,6 @@ class Scaling : public PoisoningAttack {
 
 // ---- colluding model poisoning --------------------------------------------
 
-// Gathers the round's malicious entries and what the attacker knows, calls
-// Craft, and writes the crafted updates into the malicious entries.
-class CollusionAttack : public PoisoningAttack {
- public:
-  CollusionAttack(std::string name, const ParamSet& p, const AttackEnv& env)
-      : PoisoningAttack(std::move(name), p, env), full_(p.String("knowledge") == "full") {}
-
-  void OnRoundUpdates(const std::vector<ClientContext>& clients, const std::vector<float>& global,
-                      std::vector<ClientUpdate>* updates) override {
-    std::vector<size_t> mal;
-    Updates benign, own;
-    for (size_t i = 0; i < updates->size(); ++i) {
-      if (IsMalicious((*updates)[i].client_id)) {
-        mal.push_back(i);
-        own.push_back((*updates)[i].values);
-      } else {
-        benign.push_back((*updates)[i].values);
-      }
-    }
-    if (mal.empty()) return;
-    const int64_t round = clients.empty() ? 0 : clients[0].round;
-    // Partial knowledge (or nobody else in the round): the attacker only
-    // has its own devices' honest updates (Fang et al. Section 4.1).
-    const Updates& known = (full_ && !benign.empty()) ? benign : own;
-    own_ = &own;
-    Updates crafted;
-    Status s = Craft(round, known, global, static_cast<int64_t>(mal.size()),
-                     static_cast<int64_t>(updates->size()), &crafted);
-    own_ = nullptr;
-    if (!s.ok()) {
-      ++skipped_rounds_;
-      last_error_ = s.ToString();
-      return;
-    }
-    ++attacked_rounds_;
-    // One crafted update is sent by every malicious device (a copy each).
-    for (size_t k = 0; k < mal.size(); ++k) {
-      (*updates)[mal[k]].values = crafted[crafted.size() == 1 ? 0 : k];
-    }
-  }
-
- protected:
-  // Fills `out` with one update per malicious client (or a single one that
-  // all of them send).
-  virtual Status Craft(int64_t round, const Updates& known, const std::vector<float>& global,
-                       int64_t num_malicious, int64_t num_clients, Updates* out) = 0;
-
-  Status Score(Model&, AttackReport* r) override {
-    r->metrics["attacked_rounds"] = static_cast<double>(attacked_rounds_);
-    r->metrics["skipped_rounds"] = static_cast<double>(skipped_rounds_);
-    for (const auto& [name, st] : stats_) r->metrics[name] = st.first / static_cast<double>(st.second);
-    if (!last_error_.empty()) r->note = "skipped rounds, last because: " + last_error_;
-    return OkStatus();
-  }
-  // Adds v to the per-round mean reported as `name`.
-  void Record(const std::string& name, double v) {
-    auto& st = stats_[name];
-    st.first += v;
-    ++st.second;
-  }
-
-  bool full_;
-  // The malicious devices' own honest updates of the round, valid during Craft.
-  const Updates* own_ = nullptr;
-  int64_t attacked_rounds_ = 0, skipped_rounds_ = 0;
-  std::string last_error_;
-  std::map<std::string, std::pair<double, int64_t>> stats_;
-};
-
 class Alie : public CollusionAttack {
  public:
   Alie(const ParamSet& p, const AttackEnv& env) : CollusionAttack("alie", p, env), z_(p.Double("z")) {}
@@ -908,11 +763,15 @@ class FangTrimmedMean : public CollusionAttack {
     // update, the malicious devices' own honest ones included; under partial
     // knowledge over those alone.
     Updates before = known;
-    const bool have_benign = full_ && own_ != nullptr && &known != own_;
-    if (have_benign) before.insert(before.end(), own_->begin(), own_->end());
+    const Updates* own = own_updates();
+    const bool have_benign = full_knowledge() && own != nullptr && &known != own;
+    if (have_benign) before.insert(before.end(), own->begin(), own->end());
     const double beta = static_cast<double>(m) / static_cast<double>(n);
-    CONFML_ASSIGN_OR_RETURN(std::vector<float> s, ChangeDirection(before, rule_, rule_ == DirectionRule::kTrimmedMean ? beta : 0.0));
-    CONFML_ASSIGN_OR_RETURN(*out, FangTrimmedMeanAttack(known, global, s, m, full_, b_, rng));
+    CONFML_ASSIGN_OR_RETURN(
+        std::vector<float> s,
+        ChangeDirection(before, rule_, rule_ == DirectionRule::kTrimmedMean ? beta : 0.0));
+    CONFML_ASSIGN_OR_RETURN(*out,
+                            FangTrimmedMeanAttack(known, global, s, m, full_knowledge(), b_, rng));
     if (diagnostics_ && have_benign) Diagnose(before, known, *out, m);
     return OkStatus();
   }
@@ -977,13 +836,6 @@ class MinMax : public CollusionAttack {
   double gamma_init_;
 };
 
-ParamSpec KnowledgeParam() {
-  return Param::String("knowledge", "full",
-                       "full: the attacker sees the benign clients' updates of the round; partial: "
-                       "only its own devices' honest updates (Fang et al. Section 4.1).")
-      .OneOf({"full", "partial"});
-}
-
 template <typename T>
 StatusOr<AttackPtr> Built(std::shared_ptr<T> a) {
   CONFML_RETURN_IF_ERROR(a->Init());
@@ -991,6 +843,136 @@ StatusOr<AttackPtr> Built(std::shared_ptr<T> a) {
 }
 
 }  // namespace
+
+// ---- the family's base classes (poisoning_attack.h) -------------------------
+
+ParamSpec KnowledgeParam() {
+  return Param::String("knowledge", "full",
+                       "full: the attacker sees the benign clients' updates of the round; partial: "
+                       "only its own devices' honest updates (Fang et al. Section 4.1).")
+      .OneOf({"full", "partial"});
+}
+
+PoisoningAttack::PoisoningAttack(std::string name, const ParamSet& params, const AttackEnv& env)
+    : name_(std::move(name)), env_(env), config_(ParamsText(name_, params)) {}
+
+void PoisoningAttack::OnGlobalModel(const ClientContext& c, const std::vector<float>&) {
+  if (IsMalicious(c.client_id)) ++participations_;
+}
+
+void PoisoningAttack::OnRoundEnd(const RoundMetrics& m, const std::vector<float>& global) {
+  final_ = global;
+  AfterRound(m, global);
+}
+
+StatusOr<AttackReport> PoisoningAttack::ComputeReport() {
+  AttackReport r;
+  r.attack = name_;
+  r.success_metric = "test_error";
+  r.higher_is_better = true;
+  // Without input the attacker changes nothing: its outcome is the clean
+  // run's, which only a second run measures.
+  r.blind_guess = kNaN;
+  r.received_input = participations_ > 0;
+  r.metrics["malicious_participations"] = static_cast<double>(participations_);
+  r.metrics["malicious_clients"] = static_cast<double>(env_.malicious_clients.size());
+  if (final_.empty() || env_.test == nullptr) {
+    r.metrics["test_error"] = r.metrics["test_accuracy"] = kNaN;
+    r.note = "no round completed or no test set: nothing to score";
+    return r;
+  }
+  CONFML_ASSIGN_OR_RETURN(ModelPtr model, ScoringModel());
+  CONFML_RETURN_IF_ERROR(LoadFlatState(*model, final_));
+  CONFML_ASSIGN_OR_RETURN(std::vector<int64_t> pred, Predict(*model, *env_.test));
+  int64_t correct = 0;
+  for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == env_.test->labels[i];
+  const double acc = pred.empty() ? kNaN : static_cast<double>(correct) / pred.size();
+  r.metrics["test_accuracy"] = acc;
+  r.metrics["test_error"] = 1.0 - acc;
+  CONFML_RETURN_IF_ERROR(Score(*model, &r));
+  if (r.note.empty()) {
+    r.note = r.received_input ? "malicious devices took part in " +
+                                    std::to_string(participations_) + " client-rounds"
+                              : "no malicious device took part: the run is clean";
+  }
+  return r;
+}
+
+bool PoisoningAttack::IsMalicious(int64_t client_id) const {
+  return env_.malicious_clients.count(client_id) > 0;
+}
+
+Status PoisoningAttack::Score(Model&, AttackReport*) { return OkStatus(); }
+
+void PoisoningAttack::AfterRound(const RoundMetrics&, const std::vector<float>&) {}
+
+StatusOr<ModelPtr> PoisoningAttack::ScoringModel() const {
+  const Dataset* d = env_.test != nullptr ? env_.test : env_.train;
+  if (d == nullptr) return FailedPreconditionError(name_ + ": no dataset to score on");
+  return CreateModel(env_.model, env_.model_params, ModelContext{d->sample_shape, d->num_classes},
+                     Seed(0));
+}
+
+StatusOr<double> PoisoningAttack::TargetRate(Model& model, const Dataset& data, int64_t target) {
+  if (data.size() == 0) return kNaN;
+  CONFML_ASSIGN_OR_RETURN(std::vector<int64_t> pred, Predict(model, data));
+  int64_t hit = 0;
+  for (int64_t p : pred) hit += p == target;
+  return static_cast<double>(hit) / static_cast<double>(pred.size());
+}
+
+CollusionAttack::CollusionAttack(std::string name, const ParamSet& params, const AttackEnv& env)
+    : PoisoningAttack(std::move(name), params, env), full_(params.String("knowledge") == "full") {}
+
+void CollusionAttack::OnRoundUpdates(const std::vector<ClientContext>& clients,
+                                     const std::vector<float>& global,
+                                     std::vector<ClientUpdate>* updates) {
+  std::vector<size_t> mal;
+  Updates benign, own;
+  for (size_t i = 0; i < updates->size(); ++i) {
+    if (IsMalicious((*updates)[i].client_id)) {
+      mal.push_back(i);
+      own.push_back((*updates)[i].values);
+    } else {
+      benign.push_back((*updates)[i].values);
+    }
+  }
+  if (mal.empty()) return;
+  const int64_t round = clients.empty() ? 0 : clients[0].round;
+  // Partial knowledge (or nobody else in the round): the attacker only
+  // has its own devices' honest updates (Fang et al. Section 4.1).
+  const Updates& known = (full_ && !benign.empty()) ? benign : own;
+  own_ = &own;
+  Updates crafted;
+  Status s = Craft(round, known, global, static_cast<int64_t>(mal.size()),
+                   static_cast<int64_t>(updates->size()), &crafted);
+  own_ = nullptr;
+  if (!s.ok()) {
+    ++skipped_rounds_;
+    last_error_ = s.ToString();
+    return;
+  }
+  ++attacked_rounds_;
+  // One crafted update is sent by every malicious device (a copy each).
+  for (size_t k = 0; k < mal.size(); ++k) {
+    (*updates)[mal[k]].values = crafted[crafted.size() == 1 ? 0 : k];
+  }
+}
+
+Status CollusionAttack::Score(Model&, AttackReport* r) {
+  r->metrics["attacked_rounds"] = static_cast<double>(attacked_rounds_);
+  r->metrics["skipped_rounds"] = static_cast<double>(skipped_rounds_);
+  for (const auto& [name, st] : stats_)
+    r->metrics[name] = st.first / static_cast<double>(st.second);
+  if (!last_error_.empty()) r->note = "skipped rounds, last because: " + last_error_;
+  return OkStatus();
+}
+
+void CollusionAttack::Record(const std::string& name, double v) {
+  auto& st = stats_[name];
+  st.first += v;
+  ++st.second;
+}
 
 double BackdoorEpochLr(double lr, const std::vector<double>& milestones, double decay,
                        int64_t epochs, int64_t epoch) {

@@ -484,7 +484,9 @@ Status RegisterPropertyInferenceAttack() {
              .OneOf({"test", "own"}),
          Param::Int("classifier_steps", 300, "Full-batch Adam steps of the property classifier.")
              .AtLeast(1),
-         Param::Double("l2", 1e-3, "L2 penalty of the property classifier.").AtLeast(0)}};
+         Param::Double("l2", 1e-3, "L2 penalty of the property classifier.")
+             .AtLeast(0)
+             .AtMost(std::numeric_limits<float>::max())}};
     Status s = AttackRegistry().Add(
         spec, [](const ParamSet& p, const AttackEnv& env) -> StatusOr<AttackPtr> {
           if (p.Int("examples_per_round") == 1) {

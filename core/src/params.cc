@@ -14,6 +14,11 @@ namespace {
 // Largest magnitude below which every integer is exactly a double.
 constexpr double kMaxExactInt = 9007199254740992.0;  // 2^53
 
+// A bound of +-FLT_MAX declares a parameter that ends up in a float tensor (a
+// learning rate, a noise scale): LibTorch refuses a larger value only inside
+// training, so the declaration says so and config validation checks it.
+constexpr double kFloatMax = std::numeric_limits<float>::max();
+
 std::string FormatDouble(double v) {
   if (std::isnan(v)) return ".nan";
   if (std::isinf(v)) return v > 0 ? ".inf" : "-.inf";
@@ -209,6 +214,9 @@ std::string ParamSpec::ConstraintText() const {
   std::string bounds;
   if (min) bounds += std::string(min_exclusive ? "> " : ">= ") + FormatBound(*min);
   if (max) bounds += std::string(bounds.empty() ? "" : " and ") + "<= " + FormatBound(*max);
+  if ((min && std::fabs(*min) == kFloatMax) || (max && std::fabs(*max) == kFloatMax)) {
+    bounds += ", the range of a 32-bit float";
+  }
   if (!bounds.empty()) {
     bool list = type == ParamType::kIntList || type == ParamType::kDoubleList;
     out += list ? ", each " + bounds : " " + bounds;

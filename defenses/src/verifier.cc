@@ -3,6 +3,7 @@
 #include "confml/defenses/verifier.h"
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -134,6 +135,17 @@ void Verdict::Add(std::string_view check, bool passed, std::string detail) {
 }
 
 // ---- NonceRegistry --------------------------------------------------------------
+
+// std::less<Bytes> compares through std::lexicographical_compare_three_way,
+// whose memcmp GCC 12 (-O3, as the release build) bounds by a length range
+// it cannot prove non-negative and reports as reading past PTRDIFF_MAX, a
+// -Wstringop-overread false positive (GCC PR 103483, ranges-driven
+// stringop-overread warnings in GCC 12). Comparing equal sizes with an
+// explicit memcmp gives it nothing to misread.
+bool NonceRegistry::NonceLess::operator()(const Bytes& a, const Bytes& b) const {
+  if (a.size() != b.size()) return a.size() < b.size();
+  return !a.empty() && std::memcmp(a.data(), b.data(), a.size()) < 0;
+}
 
 StatusOr<Bytes> NonceRegistry::Issue() {
   CONFML_ASSIGN_OR_RETURN(Bytes nonce, RandomBytes(kRealmChallengeSize));

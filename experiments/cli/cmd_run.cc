@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
-#include <utility>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "commands.h"
@@ -14,6 +14,7 @@
 #include "confml/experiments/config.h"
 #include "confml/experiments/matrix.h"
 #include "confml/experiments/runner.h"
+#include "confml/experiments/sweep.h"
 #ifdef CONFML_WITH_MPI
 #include "confml/scaleout/mpi_executor.h"
 #endif
@@ -216,6 +217,13 @@ int RunCommand(int argc, char** argv) {
   StatusOr<experiments::ExperimentConfig> config =
       experiments::LoadExperimentConfig(req->config_path, req->overrides);
   if (!config.ok()) return FailStatus(config.status());
+  // One run of a sweep file is its base config: `run` reproduces a sweep's
+  // run when given that run's overrides (docs/sweeps.md).
+  if (config->sweep.has_value()) {
+    std::fprintf(stderr,
+                 "confml: note: the sweep section is ignored by `run` (one run of the "
+                 "base config); `confml sweep` runs it\n");
+  }
   StatusOr<experiments::RunResult> result = experiments::RunExperiment(*config, req->options);
   if (!result.ok()) return FailStatus(result.status());
   PrintRunResult(*config, *result);
@@ -246,6 +254,13 @@ int CheckCommand(int argc, char** argv) {
     if (!all.ok()) return FailStatus(all.status());
     cells = all->size();
   }
+  size_t sweep_runs = 0;
+  if (config->sweep.has_value()) {
+    StatusOr<experiments::SweepPlan> plan =
+        experiments::PlanSweep(req->config_path, req->overrides);
+    if (!plan.ok()) return FailStatus(plan.status());
+    sweep_runs = plan->runs.size();
+  }
   const std::string& resume = req->options.resume_dir;
   std::error_code ec;
   if (!resume.empty() && !std::filesystem::is_directory(resume, ec)) {
@@ -254,6 +269,7 @@ int CheckCommand(int argc, char** argv) {
   const std::string yaml = config->ToYaml();
   std::fwrite(yaml.data(), 1, yaml.size(), stdout);
   if (cells > 0) std::printf("# %zu matrix cells valid\n", cells);
+  if (sweep_runs > 0) std::printf("# %zu sweep runs valid\n", sweep_runs);
   return kExitOk;
 }
 

@@ -16,6 +16,7 @@ inline constexpr int kExitFailure = 3;
 // Each takes the arguments after the subcommand name.
 int RunCommand(int argc, char** argv);       // confml run CONFIG [key=value ...]
 int CheckCommand(int argc, char** argv);     // confml check CONFIG [key=value ...]
+int SweepCommand(int argc, char** argv);     // confml sweep CONFIG [key=value ...] [--seeds ...]
 int VersionCommand(int argc, char** argv);   // confml version
 int PlotCommand(int argc, char** argv);      // confml plot RUN_DIR [OUT_DIR]
 int TokenCommand(int argc, char** argv);     // confml token verify TOKEN --cpak KEY.pem [...]

@@ -19,19 +19,24 @@ constexpr Command kCommands[] = {
      "run CONFIG.yaml [key.sub=value ...]   run an experiment, write its run folder"},
     {"check", confml::cli::CheckCommand,
      "check CONFIG.yaml [key.sub=value ...] validate a config as `run` would, print it resolved"},
+    {"sweep", confml::cli::SweepCommand,
+     "sweep CONFIG.yaml [key=value ...] [--seeds S,..] [--grid key=v,..] [--resume DIR]   sweep"},
     {"config-reference", confml::cli::ConfigReferenceCommand,
      "config-reference [--output=FILE]      print every config key as Markdown"},
     {"token", confml::cli::TokenCommand,
-     "token verify TOKEN --cpak KEY.pem [--nonce HEX] [--policy P --policy-key K --role R]   verify a CCA token"},
+     "token verify TOKEN --cpak KEY.pem [--nonce HEX] [--policy P --policy-key K --role R]   "
+     "verify a CCA token"},
     {"plot", confml::cli::PlotCommand,
      "plot RUN_DIR [OUT_DIR]                write PNG figures of a run (curves, ...)"},
     {"measure", confml::cli::MeasureCommand,
-     "measure IMAGE_FILE [--hash sha256|sha512] [--rpv HEX] ...   reference RIM of a Program image"},
+     "measure IMAGE_FILE [--hash sha256|sha512] [--rpv HEX] ...   reference RIM of a Program "
+     "image"},
     {"serve", confml::cli::ServeCommand,
      "serve verifier|runtime|model-provider ...  a role as its own process (gRPC, attested TLS)"},
     {"device", confml::cli::DeviceCommand,
      "device --runtime ADDR --verifier ADDR ...  a device process (gRPC, attested TLS)"},
-    {"version", confml::cli::VersionCommand, "version                               print version and build facts"},
+    {"version", confml::cli::VersionCommand,
+     "version                               print version and build facts"},
 };
 
 void PrintUsage(std::FILE* out) {

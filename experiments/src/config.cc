@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -18,8 +19,8 @@
 #include "confml/core/dataset.h"
 #include "confml/core/file_util.h"
 #include "confml/core/model.h"
-#include "confml/core/trainer.h"
 #include "confml/core/tee_backend.h"
+#include "confml/core/trainer.h"
 #include "confml/core/version.h"
 #include "confml/experiments/parties.h"
 
@@ -206,7 +207,8 @@ const std::vector<Section>& Sections() {
                            "The runtime's step on the aggregate: global += server_lr * "
                            "aggregate (FedOpt's server learning rate, Reddi et al. 2021); 1: "
                            "FedAvg.")
-                 .GreaterThan(0.0),
+                 .GreaterThan(0.0)
+                 .AtMost(std::numeric_limits<float>::max()),
              Param::String("initial_model", "",
                            "Start from the global model of an earlier run: its fl.ckpt or its run "
                            "folder (same model and dataset shape). Empty: a fresh model.")}},
@@ -327,7 +329,9 @@ const std::vector<Section>& Sections() {
              Param::Int("train_epochs", 100,
                         "Runtime training epochs on the user's words (Islet: 100).")
                  .AtLeast(0),
-             Param::Double("lr", 0.01, "Adam learning rate of the word model.").GreaterThan(0),
+             Param::Double("lr", 0.01, "Adam learning rate of the word model.")
+                 .GreaterThan(0)
+                 .AtMost(std::numeric_limits<float>::max()),
              Param::Int("fl_rounds", 10, "fl_words: federated rounds.").AtLeast(1),
              Param::Int("fl_local_epochs", 20, "fl_words: local epochs per round.").AtLeast(1),
              Param::Int("inference_inputs", 100,
@@ -560,8 +564,92 @@ std::string StripParamName(const std::string& message, const std::string& name) 
 // ---------------------------------------------------------------------------
 // Reading YAML into raw sections.
 
+// A grid value as override text, so that a sweep cell is exactly the run
+// `confml run CONFIG key=value` would make.
+std::string SweepValueText(const YAML::Node& node) {
+  YAML::Emitter e;
+  if (node.IsScalar()) {
+    if (node.Tag() != "!") return node.Scalar();
+    e << YAML::DoubleQuoted << node.Scalar();
+  } else {
+    e << YAML::Flow << node;
+  }
+  return e.c_str();
+}
+
+// The `sweep:` section's shape (docs/sweeps.md); whether its keys and values
+// make valid configs is for confml::experiments::PlanSweep to say.
+StatusOr<SweepSection> ReadSweep(const YAML::Node& value, const std::string& source,
+                                 const std::string& where) {
+  SweepSection out;
+  out.where = where;
+  if (!value.IsMap()) {
+    return Error(where,
+                 "sweep: expected a mapping with seeds and/or grid, got " + NodeKindName(value));
+  }
+  bool any = false;
+  for (auto kv = value.begin(); kv != value.end(); ++kv) {
+    const std::string kwhere = Where(source, kv->first.Mark());
+    const std::string k = kv->first.IsScalar() ? kv->first.Scalar() : "";
+    const YAML::Node& v = kv->second;
+    if (k == "seeds") {
+      if (!v.IsSequence() || v.size() == 0) {
+        return Error(kwhere, "sweep.seeds: expected a non-empty list of seeds");
+      }
+      for (const YAML::Node& element : v) {
+        const Scalar seed =
+            element.IsScalar() ? ReadScalar(element) : Scalar{ScalarKind::kNull, {}, {}};
+        if (seed.kind != ScalarKind::kInt || !seed.error.empty() ||
+            std::get<int64_t>(seed.value) < 0) {
+          return Error(kwhere, "sweep.seeds: '" + SweepValueText(element) +
+                                   "' is not a seed (an integer >= 0)");
+        }
+        const int64_t s = std::get<int64_t>(seed.value);
+        if (std::find(out.seeds.begin(), out.seeds.end(), s) != out.seeds.end()) {
+          return Error(kwhere, "sweep.seeds: seed " + std::to_string(s) + " is listed twice");
+        }
+        out.seeds.push_back(s);
+      }
+      any = true;
+    } else if (k == "grid") {
+      if (!v.IsMap() || v.size() == 0) {
+        return Error(kwhere,
+                     "sweep.grid: expected a non-empty mapping of section.key to value lists");
+      }
+      for (auto g = v.begin(); g != v.end(); ++g) {
+        const std::string gwhere = Where(source, g->first.Mark());
+        const std::string key = g->first.IsScalar() ? g->first.Scalar() : "";
+        const size_t dot = key.find('.');
+        if (dot == std::string::npos || dot == 0 || dot + 1 == key.size()) {
+          return Error(gwhere, "sweep.grid: '" + key + "': expected a section.key");
+        }
+        std::vector<std::string> values;
+        if (!g->second.IsSequence() || g->second.size() == 0) {
+          return Error(gwhere, "sweep.grid." + key + ": expected a non-empty list of values");
+        }
+        for (const YAML::Node& element : g->second) {
+          if (element.IsMap() || element.IsNull()) {
+            return Error(gwhere, "sweep.grid." + key + ": values must be scalars or flow lists");
+          }
+          std::string text = SweepValueText(element);
+          if (std::find(values.begin(), values.end(), text) != values.end()) {
+            return Error(gwhere, "sweep.grid." + key + ": value '" + text + "' is listed twice");
+          }
+          values.push_back(std::move(text));
+        }
+        out.grid.emplace_back(key, std::move(values));
+      }
+      any = true;
+    } else {
+      return Error(kwhere, "sweep." + k + ": unknown key; valid keys: seeds, grid");
+    }
+  }
+  if (!any) return Error(where, "sweep: expected seeds and/or grid");
+  return out;
+}
+
 Status ReadRoot(const YAML::Node& root, const std::string& source,
-                std::vector<RawSection>& sections) {
+                std::vector<RawSection>& sections, std::optional<SweepSection>& sweep) {
   if (root.IsNull()) return OkStatus();  // Empty document: every required key will be missing.
   if (!root.IsMap()) {
     return Error(Where(source, root.Mark()),
@@ -573,6 +661,14 @@ Status ReadRoot(const YAML::Node& root, const std::string& source,
     const std::string where = Where(source, key.Mark());
     if (!key.IsScalar()) return Error(where, "section names must be plain words");
     const std::string name = key.Scalar();
+    if (name == "sweep") {
+      if (sweep.has_value())
+        return Error(where, "sweep: duplicate section (first at " + sweep->where + ")");
+      StatusOr<SweepSection> read = ReadSweep(value, source, where);
+      if (!read.ok()) return read.status();
+      sweep = std::move(read).value();
+      continue;
+    }
     for (const RawSection& s : sections) {
       if (s.name == name)
         return Error(where, name + ": duplicate section (first at " + s.where + ")");
@@ -898,6 +994,19 @@ std::string ExperimentConfig::ToYaml() const {
       }
     }
   }
+  if (sweep.has_value()) {
+    out += "sweep:  # confml sweep runs these cells; confml run ignores them\n";
+    if (!sweep->seeds.empty()) {
+      out += "  seeds: [";
+      for (size_t i = 0; i < sweep->seeds.size(); ++i) {
+        out += (i ? ", " : "") + std::to_string(sweep->seeds[i]);
+      }
+      out += "]\n";
+    }
+    if (!sweep->grid.empty()) out += "  grid:\n";
+    for (const auto& [key, values] : sweep->grid)
+      out += "    " + key + ": [" + Join(values) + "]\n";
+  }
   return out;
 }
 
@@ -907,16 +1016,20 @@ StatusOr<ExperimentConfig> ParseExperimentConfig(std::string_view yaml,
   // Every built-in component must be registered before names are checked.
   CONFML_RETURN_IF_ERROR(RegisterAllComponents());
   std::vector<RawSection> raw;
+  std::optional<SweepSection> sweep;
   try {
     YAML::Node root = YAML::Load(std::string(yaml));
-    CONFML_RETURN_IF_ERROR(ReadRoot(root, source, raw));
+    CONFML_RETURN_IF_ERROR(ReadRoot(root, source, raw, sweep));
   } catch (const YAML::Exception& e) {
     return Error(Where(source, e.mark), "malformed YAML: " + e.msg);
   }
   try {
     for (const std::string& o : overrides) CONFML_RETURN_IF_ERROR(ApplyOverride(o, raw));
     StatusOr<ExperimentConfig> config = Validate(std::move(raw), source);
-    if (config.ok()) config->overrides = overrides;
+    if (config.ok()) {
+      config->overrides = overrides;
+      config->sweep = std::move(sweep);
+    }
     return config;
   } catch (const YAML::Exception& e) {
     return InternalError(source + ": YAML error during validation: " + e.msg);

@@ -299,8 +299,14 @@ std::string MatrixMarkdown(const MatrixResult& m) {
     out += "| " + m.rows[i] + " (" + first.success_metric + ", blind " + Num(blind) + ") |";
     for (size_t j = 0; j < m.columns.size(); ++j) {
       const MatrixCell& c = m.at(i, j);
-      out += " " + (std::isnan(c.success) ? std::string("undefined") : Num(c.success)) +
-             (c.received_input ? "" : "*") + " (" + Num(c.utility) + ") |";
+      // Appended piece by piece: `"literal" + std::string&&` makes GCC 12
+      // at -O3 report a bogus -Wstringop-overflow in string::insert (GCC
+      // PR 105545).
+      out += ' ';
+      out += std::isnan(c.success) ? std::string("undefined") : Num(c.success);
+      out += c.received_input ? " (" : "* (";
+      out += Num(c.utility);
+      out += ") |";
     }
     out += "\n";
   }
@@ -320,7 +326,11 @@ std::string MatrixMarkdown(const MatrixResult& m) {
     out += "| " + m.rows[i] + " |";
     for (size_t j = 0; j < m.columns.size(); ++j) {
       const MatrixCell& c = m.at(i, j);
-      out += " " + Num(c.wall_seconds) + " / " + Num(c.tee_seconds) + " |";
+      out += ' ';
+      out += Num(c.wall_seconds);
+      out += " / ";
+      out += Num(c.tee_seconds);
+      out += " |";
     }
     out += "\n";
   }

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <system_error>
@@ -22,12 +21,51 @@ std::string IsoUtc(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+namespace {
+
+// What the user can change by choosing another path is their input (exit 2);
+// a disk that is full or failing is not.
+Status CreateError(const std::string& what, const std::string& path, std::error_code ec) {
+  const std::string msg =
+      "experiment.output_dir: cannot create " + what + " '" + path + "': " + ec.message();
+  if (ec == std::errc::no_space_on_device || ec == std::errc::io_error || ec.value() == EDQUOT) {
+    return UnavailableError(msg);
+  }
+  return InvalidArgumentError(msg);
+}
+
+// The outermost folder of `output_dir` that does not exist yet ("" when all
+// do): removing it undoes what create_directories made. InvalidArgument when
+// a part of the path exists and is not a folder.
+StatusOr<std::filesystem::path> FirstMissing(const std::string& output_dir) {
+  if (output_dir.empty()) return InvalidArgumentError("experiment.output_dir: empty path");
+  std::filesystem::path prefix;
+  for (const auto& part : std::filesystem::path(output_dir)) {
+    prefix /= part;
+    std::error_code ec;
+    const auto st = std::filesystem::status(prefix, ec);
+    if (!std::filesystem::exists(st)) return prefix;
+    if (!std::filesystem::is_directory(st)) {
+      return InvalidArgumentError("experiment.output_dir: cannot create '" + output_dir + "': '" +
+                                  prefix.string() + "' exists and is not a directory");
+    }
+  }
+  return std::filesystem::path();
+}
+
+}  // namespace
+
+Status CheckOutputDir(const std::string& output_dir) { return FirstMissing(output_dir).status(); }
+
 StatusOr<std::string> CreateRunDir(const std::string& output_dir, const std::string& name,
                                    uint64_t seed, std::chrono::system_clock::time_point start) {
+  CONFML_ASSIGN_OR_RETURN(const std::filesystem::path first_new, FirstMissing(output_dir));
   std::error_code ec;
   std::filesystem::create_directories(output_dir, ec);
   if (ec) {
-    return UnavailableError("cannot create output directory '" + output_dir + "': " + ec.message());
+    std::error_code ignored;
+    if (!first_new.empty()) std::filesystem::remove_all(first_new, ignored);
+    return CreateError("output directory", output_dir, ec);
   }
   std::time_t tt = std::chrono::system_clock::to_time_t(start);
   std::tm tm{};
@@ -41,7 +79,10 @@ StatusOr<std::string> CreateRunDir(const std::string& output_dir, const std::str
     std::string path = i == 1 ? base : base + "-" + std::to_string(i);
     if (::mkdir(path.c_str(), 0755) == 0) return path;
     if (errno != EEXIST) {
-      return UnavailableError("cannot create run folder '" + path + "': " + std::strerror(errno));
+      const std::error_code mkdir_ec(errno, std::generic_category());
+      std::error_code ignored;
+      if (!first_new.empty()) std::filesystem::remove_all(first_new, ignored);
+      return CreateError("run folder", path, mkdir_ec);
     }
   }
   return ResourceExhaustedError("cannot find a free run folder name near '" + base + "'");

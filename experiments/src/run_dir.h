@@ -11,10 +11,19 @@
 
 namespace confml::experiments::internal {
 
+// experiment.output_dir is the user's input: InvalidArgument naming the key
+// and the path when a part of it exists and is not a folder, so that the run
+// fails before it loads anything. Creates nothing.
+Status CheckOutputDir(const std::string& output_dir);
+
 // Creates <output_dir>/<name>-<YYYYmmdd-HHMMSS>-<seed> (UTC), appending
 // "-2", "-3", ... when it exists (mkdir is the atomic test, so two runs
 // started in the same second get different folders). Creates output_dir
-// as needed. Returns the folder's path.
+// as needed. Returns the folder's path. A path that cannot be created
+// (CheckOutputDir, a read-only or missing mount, a name too long) is
+// InvalidArgument naming experiment.output_dir, and the folders it created on
+// the way are removed again; only a failing disk (no space, I/O) is
+// Unavailable.
 StatusOr<std::string> CreateRunDir(const std::string& output_dir, const std::string& name,
                                    uint64_t seed, std::chrono::system_clock::time_point start);
 

@@ -494,6 +494,10 @@ StatusOr<RunResult> RunFlowKind(const ExperimentConfig& config, const RunOptions
 }  // namespace
 
 StatusOr<RunResult> RunExperiment(const ExperimentConfig& config, const RunOptions& options) {
+  // A folder that can never be created fails before the data loads.
+  if (options.write_run_dir && options.resume_dir.empty()) {
+    CONFML_RETURN_IF_ERROR(internal::CheckOutputDir(config.String("experiment", "output_dir")));
+  }
   try {
     if (config.kind() == "centralized") {
       if (!options.resume_dir.empty()) {

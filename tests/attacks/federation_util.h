@@ -12,9 +12,11 @@
 #include <map>
 #include <string>
 
+#include "../common/data_util.h"
 #include "confml/attacks/federation.h"
 #include "confml/core/attack.h"
 #include "confml/core/federated.h"
+#include "confml/core/partition.h"
 
 namespace confml::attacks {
 
@@ -49,6 +51,27 @@ inline AttackReport ReportOf(Attack& attack) {
   StatusOr<AttackReport> r = attack.Report();
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() ? *r : AttackReport{};
+}
+
+// The small synthetic federation of the colluding-attack tests: 1,000
+// training and 500 test samples (20 features, 4 classes, MakeSynthetic seed
+// 3; every third sample to test), split IID over 10 clients.
+struct SyntheticFederation {
+  Dataset train, test;
+  Partition partition;
+};
+
+inline Status MakeSyntheticFederation(SyntheticFederation* f) {
+  SyntheticOptions o;
+  o.num_samples = 1500;
+  o.num_features = 20;
+  o.num_classes = 4;
+  o.separation = 1.0;
+  CONFML_ASSIGN_OR_RETURN(Dataset all, MakeSynthetic(o, Seed(3)));
+  testing::SplitEvery(all, 3, &f->train, &f->test);
+  CONFML_ASSIGN_OR_RETURN(f->partition,
+                          PartitionIid(f->train.labels, 10, Seed(4).Child("partition")));
+  return OkStatus();
 }
 
 }  // namespace confml::attacks

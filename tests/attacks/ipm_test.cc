@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../common/data_util.h"
@@ -65,17 +66,11 @@ class IpmRunTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(RegisterBuiltinAttacks().ok());
     ASSERT_TRUE(defenses::RegisterRobustAggregators().ok());
-    SyntheticOptions o;
-    o.num_samples = 1500;
-    o.num_features = 20;
-    o.num_classes = 4;
-    o.separation = 1.0;
-    StatusOr<Dataset> all = MakeSynthetic(o, Seed(3));
-    ASSERT_TRUE(all.ok()) << all.status();
-    testing::SplitEvery(*all, 3, &train_, &test_);
-    StatusOr<Partition> p = PartitionIid(train_.labels, 10, Seed(4).Child("partition"));
-    ASSERT_TRUE(p.ok()) << p.status();
-    partition_ = *p;
+    SyntheticFederation f;
+    ASSERT_TRUE(MakeSyntheticFederation(&f).ok());
+    train_ = std::move(f.train);
+    test_ = std::move(f.test);
+    partition_ = std::move(f.partition);
   }
 
   // Final test accuracy of 5 rounds with every client in every round; the

@@ -117,6 +117,28 @@ TEST(ParamsTest, ConstraintText) {
   EXPECT_EQ(spec.Find("dropout")->ConstraintText(), "number >= 0 and <= 0.9");
 }
 
+// A bound of +-FLT_MAX marks a parameter that LibTorch turns into a float:
+// the constraint says so, and a value past it is refused naming the key.
+TEST(ParamsTest, FloatRangeBound) {
+  constexpr double kFloatMax = std::numeric_limits<float>::max();
+  ParamSpec lr = Param::Double("lr", 0.1, "Learning rate.").GreaterThan(0).AtMost(kFloatMax);
+  EXPECT_EQ(lr.ConstraintText(),
+            "number > 0 and <= 3.4028234663852886e+38, the range of a 32-bit float");
+  ParamSpec any = Param::DoubleList("f", {}, "Factors.").AtLeast(-kFloatMax).AtMost(kFloatMax);
+  EXPECT_EQ(any.ConstraintText(),
+            "list of numbers, each >= -3.4028234663852886e+38 and <= 3.4028234663852886e+38, the "
+            "range of a 32-bit float");
+  StatusOr<ParamValue> v = CoerceParam(lr, 1e308);
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().message(),
+            "lr: 1e+308 is out of range (expected number > 0 and <= 3.4028234663852886e+38, the "
+            "range of a 32-bit float)");
+  EXPECT_TRUE(CoerceParam(lr, kFloatMax).ok());
+  EXPECT_FALSE(CoerceParam(any, std::vector<double>{1.0, -1e39}).ok());
+  // Other upper bounds read as before.
+  EXPECT_EQ(Param::Double("d", 0.5, "").AtMost(1.0).ConstraintText(), "number <= 1");
+}
+
 TEST(ParamsTest, FormatReadsLikeYaml) {
   EXPECT_EQ(FormatParamValue(true), "true");
   EXPECT_EQ(FormatParamValue(int64_t{-3}), "-3");

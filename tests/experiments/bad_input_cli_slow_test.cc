@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,27 @@ TEST(BadInputCliTest, BadInitialModelLeavesNoRunFolder) {
   EXPECT_NE(FirstLine(r.err).find("empty.ckpt"), std::string::npos) << r.err;
   EXPECT_TRUE(!std::filesystem::exists(out) || std::filesystem::is_empty(out))
       << "a failed run left a folder in " << out;
+}
+
+// Both used to exit 3 (an internal failure) although the user chose the
+// value: lr=1e308 in the first training step, an output_dir under a file at
+// the folder's creation. Both are now input errors naming the key.
+TEST(BadInputCliTest, FloatOverflowAndUncreatableOutputDirAreInputErrors) {
+  TempDir tmp;
+  // RunConfml keeps its captured output in tmp; the file goes in a folder of its own.
+  const std::string work = tmp.File("work"), file = work + "/a_file";
+  std::filesystem::create_directory(work);
+  ASSERT_TRUE(WriteFileAtomically(file, "x").ok());
+  ExpectInputError(RunConfml({"check", kFederated, "optimizer.lr=1e308"}, tmp.path()),
+                   "optimizer.lr: 1e+308 is out of range");
+  CliResult r = RunConfml({"run", kFederated, "dataset.num_samples=300", "federated.rounds=1",
+                           "experiment.output_dir=" + file + "/runs"},
+                          tmp.path());
+  ExpectInputError(r, "experiment.output_dir: cannot create '" + file + "/runs'");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(work),
+                          std::filesystem::directory_iterator()),
+            1)
+      << "only a_file may be there";
 }
 
 // `confml plot` hands the folder to Python: its failures must come back as

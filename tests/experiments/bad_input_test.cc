@@ -97,16 +97,77 @@ TEST(BadInputTest, ResumeFromDamagedCheckpointLeavesTheFolderAsItWas) {
       << "a failed resume replaced the run's provenance";
 }
 
-// A learning rate that LibTorch cannot hold in a float fails in the first
-// step, after the folder was created: the folder goes with the failure.
+// A learning rate a float holds but no model survives diverges in the first
+// epoch, after the folder was created: the folder goes with the failure, and
+// the message names the loss, the epoch and the learning rate.
 TEST(BadInputTest, CentralizedRunFailingInItsFirstEpochLeavesNoRunFolder) {
   TempDir tmp;
   const std::string out = tmp.File("runs");
   StatusOr<RunResult> r =
-      RunConfigFile(kCentralized, {"dataset.num_samples=200", "train.epochs=1",
-                                   "optimizer.lr=1e308", "experiment.output_dir=" + out});
+      RunConfigFile(kCentralized, {"dataset.num_samples=200", "train.epochs=1", "optimizer.lr=1e30",
+                                   "experiment.output_dir=" + out});
   ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_NE(r.status().message().find("loss became"), std::string::npos) << r.status();
+  EXPECT_NE(r.status().message().find("at epoch 1 step "), std::string::npos) << r.status();
+  EXPECT_NE(r.status().message().find("lower the learning rate (optimizer lr 1e+30)"),
+            std::string::npos)
+      << r.status();
   EXPECT_EQ(CountEntries(out), 0) << "a failed run left a folder in " << out;
+}
+
+// LibTorch turns optimizer hyperparameters into floats and used to fail in
+// the first step on one a float cannot hold; now the config is refused,
+// naming the key and the float range, before anything runs.
+TEST(BadInputTest, OptimizerValuesOutsideTheFloatRangeFailValidation) {
+  for (const std::string& override : std::vector<std::string>{
+           "optimizer.lr=1e308", "optimizer.lr=3.5e38", "optimizer.weight_decay=1e39"}) {
+    StatusOr<ExperimentConfig> c = LoadExperimentConfig(kCentralized, {override});
+    ASSERT_FALSE(c.ok()) << override;
+    EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument) << c.status();
+    const std::string key = override.substr(0, override.find('='));
+    EXPECT_NE(c.status().message().find(key + ": "), std::string::npos) << c.status();
+    EXPECT_NE(c.status().message().find("the range of a 32-bit float"), std::string::npos)
+        << c.status();
+  }
+  EXPECT_TRUE(LoadExperimentConfig(kCentralized, {"optimizer.lr=3.4e38"}).ok());
+}
+
+// experiment.output_dir under a file can never be created: the user's input
+// (exit 2), named with the path, and nothing is created.
+TEST(BadInputTest, OutputDirUnderAFileIsAnInputError) {
+  TempDir tmp;
+  const std::string file = tmp.File("a_file");
+  ASSERT_TRUE(WriteFileAtomically(file, "x").ok());
+  for (const std::string& out : {file, file + "/runs", file + "/runs/deeper"}) {
+    StatusOr<RunResult> r = RunConfigFile(
+        kCentralized,
+        {"dataset.num_samples=200", "train.epochs=1", "experiment.output_dir=" + out});
+    ASSERT_FALSE(r.ok()) << out;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status();
+    EXPECT_NE(r.status().message().find("experiment.output_dir: cannot create '" + out + "'"),
+              std::string::npos)
+        << r.status();
+    EXPECT_NE(r.status().message().find("'" + file + "' exists and is not a directory"),
+              std::string::npos)
+        << r.status();
+  }
+  EXPECT_EQ(CountEntries(tmp.path()), 1) << "only a_file may be there";
+  EXPECT_EQ(ReadAll(file), "x");
+}
+
+// A path that fails part-way (here a name longer than NAME_MAX, after a new
+// parent folder) removes the folders it created on the way.
+TEST(BadInputTest, OutputDirFailingPartWayLeavesNothing) {
+  TempDir tmp;
+  const std::string out = tmp.File("new_parent") + "/" + std::string(300, 'x');
+  StatusOr<RunResult> f = RunConfigFile(kFederated, SmallFederated(out));
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), StatusCode::kInvalidArgument) << f.status();
+  EXPECT_NE(f.status().message().find("experiment.output_dir: cannot create output directory"),
+            std::string::npos)
+      << f.status();
+  EXPECT_EQ(CountEntries(tmp.path()), 0) << "new_parent was left behind";
 }
 
 TEST(BadInputTest, GoodRunsKeepTheirFolders) {

@@ -12,6 +12,7 @@
 
 #include "confml/experiments/config.h"
 #include "confml/experiments/matrix.h"
+#include "confml/experiments/sweep.h"
 #include "test_util.h"
 
 namespace confml::experiments {
@@ -39,6 +40,10 @@ TEST(ShippedConfigs, EveryOneLoadsAndValidates) {
     SCOPED_TRACE(path);
     StatusOr<ExperimentConfig> c = LoadExperimentConfig(path, {});
     ASSERT_TRUE(c.ok()) << c.status().message();
+    if (c->sweep.has_value()) {  // every run of a sweep, as `confml check` validates it
+      StatusOr<SweepPlan> plan = PlanSweep(path, {});
+      ASSERT_TRUE(plan.ok()) << plan.status().message();
+    }
     if (c->kind() != "matrix") continue;
     ++matrices;
     StatusOr<std::vector<ExperimentConfig>> cells = MatrixCellConfigs(*c);

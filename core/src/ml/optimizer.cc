@@ -1,5 +1,6 @@
 // The "optimizer" components: SGD (momentum, Nesterov, weight decay) and Adam.
 #include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -11,30 +12,37 @@ namespace confml {
 
 namespace {
 
+// LibTorch applies every optimizer hyperparameter to float tensors and throws
+// inside the first step for one a float cannot hold; the declarations below
+// bound them by it, so a config fails at validation naming the key.
+constexpr double kFloatMax = std::numeric_limits<float>::max();
+// Below the smallest normal float an eps would flush to 0 and Adam divide 0 by 0.
+constexpr double kFloatMinNormal = std::numeric_limits<float>::min();
+
 Status CheckOptions(const OptimizerOptions& o) {
-  auto bad = [&](const std::string& what) {
-    return InvalidArgumentError("optimizer '" + o.name + "': " + what);
+  auto bad = [&](const std::string& key, double v, const std::string& range) {
+    return InvalidArgumentError("optimizer '" + o.name + "': " + key + " must be " + range +
+                                ", got " + FormatParamValue(v));
   };
   if (o.name != "sgd" && o.name != "adam") {
     return InvalidArgumentError("unknown optimizer '" + o.name + "'; known: adam, sgd");
   }
-  if (!(o.lr > 0.0) || !std::isfinite(o.lr)) return bad("lr must be > 0, got " + std::to_string(o.lr));
-  if (!(o.weight_decay >= 0.0) || !std::isfinite(o.weight_decay)) {
-    return bad("weight_decay must be >= 0, got " + std::to_string(o.weight_decay));
+  const std::string kFloatRange = " (the range of a 32-bit float)";
+  if (!(o.lr > 0.0 && o.lr <= kFloatMax)) return bad("lr", o.lr, "> 0 and <= 3.4e38" + kFloatRange);
+  if (!(o.weight_decay >= 0.0 && o.weight_decay <= kFloatMax)) {
+    return bad("weight_decay", o.weight_decay, ">= 0 and <= 3.4e38" + kFloatRange);
   }
   if (o.name == "sgd") {
-    if (!(o.momentum >= 0.0 && o.momentum < 1.0)) {
-      return bad("momentum must be in [0, 1), got " + std::to_string(o.momentum));
+    if (!(o.momentum >= 0.0 && o.momentum < 1.0)) return bad("momentum", o.momentum, "in [0, 1)");
+    if (o.nesterov && o.momentum == 0.0) {
+      return InvalidArgumentError("optimizer 'sgd': nesterov needs momentum > 0");
     }
-    if (o.nesterov && o.momentum == 0.0) return bad("nesterov needs momentum > 0");
   } else {
-    if (!(o.beta1 >= 0.0 && o.beta1 < 1.0)) {
-      return bad("beta1 must be in [0, 1), got " + std::to_string(o.beta1));
+    if (!(o.beta1 >= 0.0 && o.beta1 < 1.0)) return bad("beta1", o.beta1, "in [0, 1)");
+    if (!(o.beta2 >= 0.0 && o.beta2 < 1.0)) return bad("beta2", o.beta2, "in [0, 1)");
+    if (!(o.eps >= kFloatMinNormal && o.eps <= kFloatMax)) {
+      return bad("eps", o.eps, ">= 1.2e-38 and <= 3.4e38" + kFloatRange);
     }
-    if (!(o.beta2 >= 0.0 && o.beta2 < 1.0)) {
-      return bad("beta2 must be in [0, 1), got " + std::to_string(o.beta2));
-    }
-    if (!(o.eps > 0.0)) return bad("eps must be > 0, got " + std::to_string(o.eps));
   }
   return OkStatus();
 }
@@ -43,25 +51,33 @@ Status CheckOptions(const OptimizerOptions& o) {
 
 const std::vector<ComponentSpec>& OptimizerSpecs() {
   static const std::vector<ComponentSpec> specs = {
-      {"optimizer", "adam",
+      {"optimizer",
+       "adam",
        "Adam (Kingma and Ba 2015); weight decay is an L2 term added to the gradient, as in "
        "torch.optim.Adam.",
-       {Param::Double("lr", 1e-3, "Learning rate.").GreaterThan(0.0),
+       {Param::Double("lr", 1e-3, "Learning rate.").GreaterThan(0.0).AtMost(kFloatMax),
         Param::Double("beta1", 0.9, "Decay of the first-moment estimate, in [0, 1).")
             .AtLeast(0.0)
             .AtMost(1.0),
         Param::Double("beta2", 0.999, "Decay of the second-moment estimate, in [0, 1).")
             .AtLeast(0.0)
             .AtMost(1.0),
-        Param::Double("eps", 1e-8, "Term added to the denominator for stability.").GreaterThan(0.0),
-        Param::Double("weight_decay", 0.0, "L2 penalty coefficient.").AtLeast(0.0)}},
-      {"optimizer", "sgd",
+        Param::Double("eps", 1e-8, "Term added to the denominator for stability.")
+            .AtLeast(kFloatMinNormal)
+            .AtMost(kFloatMax),
+        Param::Double("weight_decay", 0.0, "L2 penalty coefficient.")
+            .AtLeast(0.0)
+            .AtMost(kFloatMax)}},
+      {"optimizer",
+       "sgd",
        "Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay, as "
        "torch.optim.SGD.",
-       {Param::Double("lr", 0.01, "Learning rate.").GreaterThan(0.0),
+       {Param::Double("lr", 0.01, "Learning rate.").GreaterThan(0.0).AtMost(kFloatMax),
         Param::Double("momentum", 0.0, "Momentum factor, in [0, 1).").AtLeast(0.0).AtMost(1.0),
         Param::Bool("nesterov", false, "Nesterov momentum (needs momentum > 0)."),
-        Param::Double("weight_decay", 0.0, "L2 penalty coefficient.").AtLeast(0.0)}},
+        Param::Double("weight_decay", 0.0, "L2 penalty coefficient.")
+            .AtLeast(0.0)
+            .AtMost(kFloatMax)}},
   };
   return specs;
 }
@@ -99,7 +115,7 @@ StatusOr<OptimizerOptions> OptimizerFromParams(const std::string& name, const Pa
 }
 
 StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(const OptimizerOptions& o,
-                                                                  Model& model) {
+                                                                 Model& model) {
   if (Status s = CheckOptions(o); !s.ok()) return s;
   try {
     std::unique_ptr<torch::optim::Optimizer> opt;

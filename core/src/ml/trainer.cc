@@ -179,6 +179,26 @@ Status CheckSizes(const Dataset& d) {
   return OkStatus();
 }
 
+// Why a loss turned non-finite, for the message that stops training: a
+// learning rate too large for the model is the usual cause, but not the only
+// one, and suggesting it for NaN features or a diverged global model would
+// send the user to the wrong knob. Runs only on failure.
+std::string DivergenceHint(const torch::Tensor& batch, const std::vector<torch::Tensor>& params,
+                           int64_t steps_done, double lr) {
+  torch::NoGradGuard no_grad;
+  if (!torch::isfinite(batch).all().item<bool>()) return "; the batch holds non-finite features";
+  if (steps_done == 0) {
+    return "; the weights training started from are not finite or too large (in federated "
+           "learning the global model diverged: lower the learning rate, optimizer lr " +
+           FormatParamValue(lr) + ", or federated.server_lr)";
+  }
+  bool weights_finite = true;
+  for (const torch::Tensor& p : params) weights_finite &= torch::isfinite(p).all().item<bool>();
+  return std::string("; training diverged") +
+         (weights_finite ? "" : " (the weights are no longer finite)") +
+         ": lower the learning rate (optimizer lr " + FormatParamValue(lr) + ")";
+}
+
 // What one micro-batch leaves for the combination step.
 struct MicroResult {
   std::vector<torch::Tensor> grads;    // Per parameter, already weighted; undefined if unused.
@@ -358,7 +378,8 @@ StatusOr<FitSummary> Trainer::FitSubset(Model& model, const Dataset& data,
           if (!std::isfinite(loss_value)) {
             return FailedPreconditionError(
                 std::string("loss became ") + (std::isnan(loss_value) ? "NaN" : "infinite") +
-                " at epoch " + std::to_string(epoch) + " step " + std::to_string(step));
+                " at epoch " + std::to_string(epoch) + " step " + std::to_string(step) +
+                DivergenceHint(xb, replica_params[ws], global_step, options_.optimizer.lr));
           }
           if (nk != len) loss = loss * (static_cast<double>(nk) / static_cast<double>(len));
           loss.backward();

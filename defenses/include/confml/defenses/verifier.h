@@ -109,8 +109,14 @@ class NonceRegistry {
   mutable std::mutex mu_;
   size_t capacity_;
   uint64_t next_sequence_ = 0;
-  std::map<Bytes, uint64_t> outstanding_;  // nonce -> issue sequence number
-  std::map<uint64_t, Bytes> by_age_;       // sequence -> nonce, oldest first
+  // Size first, then bytes: any order works for a set of nonces, and
+  // std::less<Bytes> (vector's operator<=>) makes GCC 12 at -O3 report a
+  // bogus -Wstringop-overread in the map's insert (verifier.cc says more).
+  struct NonceLess {
+    bool operator()(const Bytes& a, const Bytes& b) const;
+  };
+  std::map<Bytes, uint64_t, NonceLess> outstanding_;  // nonce -> issue sequence number
+  std::map<uint64_t, Bytes> by_age_;                  // sequence -> nonce, oldest first
 };
 
 struct VerifierInputs {

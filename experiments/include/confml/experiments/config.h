@@ -29,8 +29,10 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "confml/core/params.h"
@@ -51,10 +53,22 @@ struct SectionConfig {
 
 bool operator==(const SectionConfig& a, const SectionConfig& b);
 
+// The top-level `sweep:` section (docs/sweeps.md), checked for shape only:
+// `confml sweep` (sweep.h) expands and validates its cells; RunExperiment
+// ignores it.
+struct SweepSection {
+  std::string where;           // "<file>:<line>" of the section.
+  std::vector<int64_t> seeds;  // Distinct, >= 0; empty: experiment.seed alone.
+  // In file order: a dotted key ("aggregator.name") and its values as
+  // override text ("median", "[64, 32]"); at least one value each.
+  std::vector<std::pair<std::string, std::vector<std::string>>> grid;
+};
+
 struct ExperimentConfig {
   std::string source;                  // The file path, or "<string>".
   std::vector<std::string> overrides;  // As given, "key.sub=value".
   std::map<std::string, SectionConfig, std::less<>> sections;
+  std::optional<SweepSection> sweep;  // Not compared by operator==.
 
   bool Has(std::string_view section) const { return sections.find(section) != sections.end(); }
   // Aborts on a section the config does not have (a programming error: the

@@ -1,0 +1,459 @@
+#include "confml/experiments/sweep.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iterator>
+#include <set>
+
+#include "confml/core/file_util.h"
+#include "confml/experiments/runner.h"
+#include "run_dir.h"
+
+namespace confml::experiments {
+namespace {
+
+constexpr char kPlanFile[] = "sweep.yaml";
+constexpr char kCsvFile[] = "sweep.csv";
+constexpr char kSummaryFile[] = "summary.md";
+// The columns of sweep.csv after cell, the grid keys, and before the outcomes.
+constexpr const char* kFixedColumns[] = {"seed", "run_dir", "final_test_accuracy",
+                                         "final_test_loss", "wall_seconds"};
+
+std::string CellText(const std::vector<std::string>& keys, const std::vector<std::string>& values) {
+  std::string out;
+  for (size_t i = 0; i < keys.size(); ++i) out += (i ? " " : "") + keys[i] + "=" + values[i];
+  return out.empty() ? "(base)" : out;
+}
+
+std::string Number(double v) {
+  if (std::isnan(v)) return "nan";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// RFC 4180 fields of one line; false for an unterminated quote.
+bool SplitCsvLine(std::string_view line, std::vector<std::string>& fields) {
+  fields.assign(1, "");
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        fields.back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        fields.back() += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.emplace_back();
+    } else {
+      fields.back() += c;
+    }
+  }
+  return !quoted;
+}
+
+bool ParseDouble(const std::string& s, double& out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size();
+}
+
+// Where the section was written does not matter, only what it asks.
+bool SameSweep(const SweepSection& a, const SweepSection& b) {
+  return a.seeds == b.seeds && a.grid == b.grid;
+}
+
+Status WriteTables(const std::string& dir, const SweepResult& result) {
+  CONFML_RETURN_IF_ERROR(
+      WriteFileAtomically(dir + "/" + kCsvFile, SweepCsv(result.grid_keys, result.rows)));
+  return WriteFileAtomically(dir + "/" + kSummaryFile, SweepSummaryMarkdown(result));
+}
+
+}  // namespace
+
+StatusOr<SweepPlan> PlanSweep(const std::string& path, const std::vector<std::string>& overrides,
+                              const SweepArgs& args) {
+  StatusOr<std::string> text = ReadFileText(path);
+  if (!text.ok()) {
+    return Status(text.status().code(), "cannot read config: " + text.status().message());
+  }
+  StatusOr<ExperimentConfig> base = ParseExperimentConfig(*text, overrides, path);
+  if (!base.ok()) return base.status();
+  SweepSection sweep = base->sweep.value_or(SweepSection{path, {}, {}});
+  if (!base->sweep.has_value() && !args.seeds.has_value() && args.grid.empty()) {
+    return InvalidArgumentError(path +
+                                ": no sweep section and no --seeds or --grid: nothing to sweep "
+                                "(docs/sweeps.md)");
+  }
+  if (args.seeds.has_value()) {
+    if (args.seeds->empty()) return InvalidArgumentError("--seeds: no seed given");
+    std::set<int64_t> seen;
+    for (int64_t s : *args.seeds) {
+      if (s < 0) return InvalidArgumentError("--seeds: seed " + std::to_string(s) + " is negative");
+      if (!seen.insert(s).second) {
+        return InvalidArgumentError("--seeds: seed " + std::to_string(s) + " is listed twice");
+      }
+    }
+    sweep.seeds = *args.seeds;
+  }
+  for (const auto& [key, values] : args.grid) {
+    if (values.empty()) return InvalidArgumentError("--grid " + key + ": no value given");
+    std::set<std::string> seen;
+    for (const std::string& v : values) {
+      if (!seen.insert(v).second) {
+        return InvalidArgumentError("--grid " + key + ": value '" + v + "' is listed twice");
+      }
+    }
+    auto it = std::find_if(sweep.grid.begin(), sweep.grid.end(),
+                           [&](const auto& entry) { return entry.first == key; });
+    if (it != sweep.grid.end()) {
+      it->second = values;
+    } else {
+      sweep.grid.emplace_back(key, values);
+    }
+  }
+  for (const auto& [key, values] : sweep.grid) {
+    if (key == "experiment.seed") {
+      return InvalidArgumentError(sweep.where +
+                                  ": sweep.grid.experiment.seed: list seeds under "
+                                  "sweep.seeds (or --seeds), not in the grid");
+    }
+    if (key == "experiment.output_dir") {
+      return InvalidArgumentError(sweep.where +
+                                  ": sweep.grid.experiment.output_dir: every run of a sweep "
+                                  "writes into the sweep folder; set it outside the grid");
+    }
+  }
+  if (sweep.seeds.empty()) sweep.seeds = {static_cast<int64_t>(base->seed())};
+
+  SweepPlan plan;
+  plan.seeds = sweep.seeds;
+  for (const auto& entry : sweep.grid) plan.grid_keys.push_back(entry.first);
+  size_t cells = 1;
+  for (const auto& entry : sweep.grid) cells *= entry.second.size();
+  for (size_t cell = 0; cell < cells; ++cell) {
+    std::vector<std::string> values(sweep.grid.size());
+    std::vector<std::string> cell_overrides;
+    size_t rest = cell;
+    // Row-major: the last key varies fastest.
+    for (size_t k = sweep.grid.size(); k-- > 0;) {
+      const auto& [key, choices] = sweep.grid[k];
+      values[k] = choices[rest % choices.size()];
+      rest /= choices.size();
+    }
+    for (size_t k = 0; k < values.size(); ++k) {
+      cell_overrides.push_back(plan.grid_keys[k] + "=" + values[k]);
+    }
+    for (int64_t seed : sweep.seeds) {
+      SweepRun run;
+      run.cell = cell;
+      run.values = values;
+      run.seed = seed;
+      run.overrides = overrides;
+      run.overrides.insert(run.overrides.end(), cell_overrides.begin(), cell_overrides.end());
+      run.overrides.push_back("experiment.seed=" + std::to_string(seed));
+      StatusOr<ExperimentConfig> config = ParseExperimentConfig(*text, run.overrides, path);
+      if (!config.ok()) {
+        return Status(config.status().code(), "sweep cell " + std::to_string(cell) + " (" +
+                                                  CellText(plan.grid_keys, values) +
+                                                  "): " + config.status().message());
+      }
+      config->sweep.reset();
+      run.config = std::move(config).value();
+      plan.runs.push_back(std::move(run));
+    }
+  }
+  base->sweep = std::move(sweep);
+  plan.base = std::move(base).value();
+  return plan;
+}
+
+StatusOr<SweepResult> RunSweep(const SweepPlan& plan, const SweepOptions& options) {
+  SweepResult result;
+  result.grid_keys = plan.grid_keys;
+  const std::string plan_yaml = plan.base.ToYaml();
+  std::vector<SweepRow> recorded;
+  std::optional<internal::RunDirGuard> guard;
+  if (!options.resume_dir.empty()) {
+    result.dir = options.resume_dir;
+    StatusOr<std::string> text = ReadFileText(result.dir + "/" + kPlanFile);
+    if (!text.ok()) {
+      return Status(text.status().code(),
+                    "--resume " + result.dir + ": not a sweep folder: " + text.status().message());
+    }
+    StatusOr<ExperimentConfig> was = ParseExperimentConfig(*text, {}, result.dir + "/" + kPlanFile);
+    if (!was.ok()) return DataLossError("--resume: " + was.status().message());
+    if (!(*was == plan.base) || !was->sweep.has_value() ||
+        !SameSweep(*was->sweep, *plan.base.sweep)) {
+      return FailedPreconditionError(
+          "--resume " + result.dir + ": the config or its sweep differs from the one recorded in " +
+          kPlanFile + " (resume with the same file, overrides, --seeds and --grid)");
+    }
+    StatusOr<std::string> csv = ReadFileText(result.dir + "/" + kCsvFile);
+    if (csv.ok()) {
+      StatusOr<std::vector<SweepRow>> rows = ParseSweepCsv(*csv, plan.grid_keys);
+      if (!rows.ok()) return rows.status();
+      recorded = std::move(rows).value();
+    } else if (csv.status().code() != StatusCode::kNotFound) {
+      return csv.status();
+    }
+  } else {
+    StatusOr<std::string> dir = internal::CreateRunDir(
+        plan.base.String("experiment", "output_dir"), plan.base.name() + "-sweep",
+        static_cast<uint64_t>(plan.seeds.front()), std::chrono::system_clock::now());
+    if (!dir.ok()) return dir.status();
+    result.dir = *dir;
+    guard.emplace(result.dir);
+    CONFML_RETURN_IF_ERROR(WriteFileAtomically(result.dir + "/" + kPlanFile, plan_yaml));
+  }
+
+  // A recorded run counts as finished only while its run folder is there.
+  auto find_recorded = [&](const SweepRun& run) -> const SweepRow* {
+    for (const SweepRow& row : recorded) {
+      std::error_code ec;
+      if (row.cell == run.cell && row.seed == run.seed && row.values == run.values &&
+          std::filesystem::is_directory(result.dir + "/" + row.run_dir, ec)) {
+        return &row;
+      }
+    }
+    return nullptr;
+  };
+  std::vector<const SweepRun*> missing;
+  for (const SweepRun& run : plan.runs) {
+    if (const SweepRow* row = find_recorded(run)) {
+      result.rows.push_back(*row);
+      ++result.kept;
+    } else {
+      missing.push_back(&run);
+    }
+  }
+  for (const SweepRun* run : missing) {
+    ExperimentConfig config = run->config;
+    config.sections.at("experiment").keys.Set("output_dir", ParamValue(result.dir));
+    RunOptions run_options;
+    run_options.progress = ProgressMode::kNone;
+    run_options.command_line = options.command_line;
+    const auto start = std::chrono::steady_clock::now();
+    StatusOr<RunResult> r = RunExperiment(config, run_options);
+    if (!r.ok()) {
+      return Status(r.status().code(), "sweep cell " + std::to_string(run->cell) + " (" +
+                                           CellText(plan.grid_keys, run->values) + ") seed " +
+                                           std::to_string(run->seed) + ": " + r.status().message());
+    }
+    SweepRow row;
+    row.cell = run->cell;
+    row.values = run->values;
+    row.seed = run->seed;
+    row.run_dir = std::filesystem::path(r->run_dir).filename().string();
+    row.final_test_accuracy = r->final_test_accuracy;
+    row.final_test_loss = r->final_test_loss;
+    row.wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // A flow's outcome may repeat a fixed column (final_test_accuracy); the
+    // fixed column keeps it, so no header names two columns.
+    for (const auto& [name, value] : r->outcome) {
+      if (std::find(std::begin(kFixedColumns), std::end(kFixedColumns), name) ==
+          std::end(kFixedColumns)) {
+        row.outcome[name] = value;
+      }
+    }
+    // Plan order, whatever order the runs finished in.
+    auto pos = std::find_if(result.rows.begin(), result.rows.end(), [&](const SweepRow& other) {
+      return other.cell > row.cell ||
+             (other.cell == row.cell &&
+              std::find(plan.seeds.begin(), plan.seeds.end(), other.seed) >
+                  std::find(plan.seeds.begin(), plan.seeds.end(), row.seed));
+    });
+    result.rows.insert(pos, row);
+    CONFML_RETURN_IF_ERROR(WriteTables(result.dir, result));
+    if (guard.has_value()) {
+      guard->Keep();
+      guard.reset();
+    }
+    if (options.on_run) options.on_run(*run, row, result.rows.size(), plan.runs.size());
+  }
+  // A resume with nothing left to run still leaves both tables current.
+  if (missing.empty()) CONFML_RETURN_IF_ERROR(WriteTables(result.dir, result));
+  return result;
+}
+
+std::string SweepCsv(const std::vector<std::string>& grid_keys, const std::vector<SweepRow>& rows) {
+  std::set<std::string> outcome_names;
+  for (const SweepRow& row : rows) {
+    for (const auto& [name, value] : row.outcome) outcome_names.insert(name);
+  }
+  std::string out = "cell";
+  for (const std::string& k : grid_keys) out += "," + CsvField(k);
+  for (const char* c : kFixedColumns) out += std::string(",") + c;
+  for (const std::string& name : outcome_names) out += "," + CsvField(name);
+  out += "\n";
+  for (const SweepRow& row : rows) {
+    out += std::to_string(row.cell);
+    for (const std::string& v : row.values) out += "," + CsvField(v);
+    out += "," + std::to_string(row.seed) + "," + CsvField(row.run_dir) + "," +
+           Number(row.final_test_accuracy) + "," + Number(row.final_test_loss) + "," +
+           Number(row.wall_seconds);
+    for (const std::string& name : outcome_names) {
+      auto it = row.outcome.find(name);
+      out += "," + (it == row.outcome.end() ? std::string() : Number(it->second));
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+StatusOr<std::vector<SweepRow>> ParseSweepCsv(std::string_view text,
+                                              const std::vector<std::string>& grid_keys) {
+  std::vector<SweepRow> rows;
+  std::vector<std::string> header, fields;
+  size_t line_no = 0;
+  const size_t fixed = 1 + grid_keys.size() + std::size(kFixedColumns);
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    const std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    ++line_no;
+    const std::string where = std::string(kCsvFile) + ":" + std::to_string(line_no) + ": ";
+    if (!SplitCsvLine(line, fields)) return DataLossError(where + "unterminated quote");
+    if (line_no == 1) {
+      std::vector<std::string> expected = {"cell"};
+      expected.insert(expected.end(), grid_keys.begin(), grid_keys.end());
+      expected.insert(expected.end(), std::begin(kFixedColumns), std::end(kFixedColumns));
+      if (fields.size() < fixed || !std::equal(expected.begin(), expected.end(), fields.begin())) {
+        return DataLossError(where + "header does not match this sweep's grid keys");
+      }
+      header = fields;
+      continue;
+    }
+    if (fields.size() != header.size()) {
+      return DataLossError(where + std::to_string(fields.size()) + " fields, header has " +
+                           std::to_string(header.size()));
+    }
+    SweepRow row;
+    double cell = 0, seed = 0;
+    size_t i = 0;
+    bool ok = ParseDouble(fields[i++], cell);
+    for (size_t k = 0; k < grid_keys.size(); ++k) row.values.push_back(fields[i++]);
+    ok = ok && ParseDouble(fields[i++], seed);
+    row.run_dir = fields[i++];
+    ok = ok && ParseDouble(fields[i++], row.final_test_accuracy) &&
+         ParseDouble(fields[i++], row.final_test_loss) &&
+         ParseDouble(fields[i++], row.wall_seconds);
+    for (; ok && i < fields.size(); ++i) {
+      if (fields[i].empty()) continue;
+      ok = ParseDouble(fields[i], row.outcome[header[i]]);
+    }
+    if (!ok || cell < 0 || seed < 0 || row.run_dir.empty()) {
+      return DataLossError(where + "malformed row");
+    }
+    row.cell = static_cast<size_t>(cell);
+    row.seed = static_cast<int64_t>(seed);
+    rows.push_back(std::move(row));
+  }
+  if (header.empty()) return DataLossError(std::string(kCsvFile) + ": empty file");
+  return rows;
+}
+
+MeanSd MeanAndSd(const std::vector<double>& values) {
+  MeanSd out;
+  double sum = 0.0;
+  for (double v : values) {
+    if (std::isnan(v)) continue;
+    sum += v;
+    ++out.n;
+  }
+  const double nan = std::nan("");
+  if (out.n == 0) return {nan, nan, 0};
+  out.mean = sum / static_cast<double>(out.n);
+  if (out.n < 2) {
+    out.sd = nan;
+    return out;
+  }
+  double squares = 0.0;
+  for (double v : values) {
+    if (!std::isnan(v)) squares += (v - out.mean) * (v - out.mean);
+  }
+  out.sd = std::sqrt(squares / static_cast<double>(out.n - 1));
+  return out;
+}
+
+std::string SweepSummaryMarkdown(const SweepResult& result) {
+  std::set<std::string> outcome_names;
+  std::vector<size_t> cells;
+  for (const SweepRow& row : result.rows) {
+    for (const auto& [name, value] : row.outcome) outcome_names.insert(name);
+    if (std::find(cells.begin(), cells.end(), row.cell) == cells.end()) cells.push_back(row.cell);
+  }
+  auto format = [](const MeanSd& m) -> std::string {
+    if (m.n == 0) return "n/a";
+    char buf[80];
+    if (std::isnan(m.sd)) {
+      std::snprintf(buf, sizeof buf, "%.4g", m.mean);
+    } else {
+      std::snprintf(buf, sizeof buf, "%.4g ± %.2g", m.mean, m.sd);
+    }
+    return buf;
+  };
+  std::string out =
+      "# Sweep summary\n\nMean ± sample standard deviation over the seeds of each "
+      "grid cell (one value: no sd). Every run: sweep.csv.\n\n| cell |";
+  std::string rule = "|---|";
+  for (const std::string& k : result.grid_keys) {
+    out += " " + k + " |";
+    rule += "---|";
+  }
+  out += " seeds | final test accuracy | final test loss |";
+  rule += "---|---|---|";
+  for (const std::string& name : outcome_names) {
+    out += " " + name + " |";
+    rule += "---|";
+  }
+  out += "\n" + rule + "\n";
+  for (size_t cell : cells) {
+    std::vector<const SweepRow*> rows;
+    for (const SweepRow& row : result.rows) {
+      if (row.cell == cell) rows.push_back(&row);
+    }
+    auto column = [&](const std::function<double(const SweepRow&)>& get) {
+      std::vector<double> v;
+      for (const SweepRow* row : rows) v.push_back(get(*row));
+      return format(MeanAndSd(v));
+    };
+    out += "| " + std::to_string(cell) + " |";
+    for (const std::string& v : rows.front()->values) out += " " + v + " |";
+    std::string seeds;
+    for (const SweepRow* row : rows)
+      seeds += (seeds.empty() ? "" : ", ") + std::to_string(row->seed);
+    out += " " + seeds + " | " + column([](const SweepRow& r) { return r.final_test_accuracy; }) +
+           " | " + column([](const SweepRow& r) { return r.final_test_loss; }) + " |";
+    for (const std::string& name : outcome_names) {
+      out += " " + column([&](const SweepRow& r) {
+               auto it = r.outcome.find(name);
+               return it == r.outcome.end() ? std::nan("") : it->second;
+             }) +
+             " |";
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace confml::experiments
