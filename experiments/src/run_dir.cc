@@ -53,6 +53,18 @@ StatusOr<std::filesystem::path> FirstMissing(const std::string& output_dir) {
   return std::filesystem::path();
 }
 
+// Removes the folders create_directories made for `output_dir`, deepest
+// first and only while they are empty: another run started at the same time
+// may already have put its run folder there.
+void RemoveCreated(const std::filesystem::path& first_new, const std::string& output_dir) {
+  if (first_new.empty()) return;
+  std::error_code ignored;
+  for (std::filesystem::path p = output_dir; !p.empty(); p = p.parent_path()) {
+    std::filesystem::remove(p, ignored);
+    if (p == first_new || p == p.parent_path()) break;
+  }
+}
+
 }  // namespace
 
 Status CheckOutputDir(const std::string& output_dir) { return FirstMissing(output_dir).status(); }
@@ -63,8 +75,7 @@ StatusOr<std::string> CreateRunDir(const std::string& output_dir, const std::str
   std::error_code ec;
   std::filesystem::create_directories(output_dir, ec);
   if (ec) {
-    std::error_code ignored;
-    if (!first_new.empty()) std::filesystem::remove_all(first_new, ignored);
+    RemoveCreated(first_new, output_dir);
     return CreateError("output directory", output_dir, ec);
   }
   std::time_t tt = std::chrono::system_clock::to_time_t(start);
@@ -80,8 +91,7 @@ StatusOr<std::string> CreateRunDir(const std::string& output_dir, const std::str
     if (::mkdir(path.c_str(), 0755) == 0) return path;
     if (errno != EEXIST) {
       const std::error_code mkdir_ec(errno, std::generic_category());
-      std::error_code ignored;
-      if (!first_new.empty()) std::filesystem::remove_all(first_new, ignored);
+      RemoveCreated(first_new, output_dir);
       return CreateError("run folder", path, mkdir_ec);
     }
   }

@@ -300,20 +300,28 @@ std::string SweepCsv(const std::vector<std::string>& grid_keys, const std::vecto
   for (const SweepRow& row : rows) {
     for (const auto& [name, value] : row.outcome) outcome_names.insert(name);
   }
+  // Appended piecewise: `"," + temporary` draws a bogus -Wstringop-overflow
+  // from GCC 12 at -O3 (GCC PR 105545).
   std::string out = "cell";
-  for (const std::string& k : grid_keys) out += "," + CsvField(k);
-  for (const char* c : kFixedColumns) out += std::string(",") + c;
-  for (const std::string& name : outcome_names) out += "," + CsvField(name);
+  auto field = [&out](const std::string& text) {
+    out += ',';
+    out += text;
+  };
+  for (const std::string& k : grid_keys) field(CsvField(k));
+  for (const char* c : kFixedColumns) field(c);
+  for (const std::string& name : outcome_names) field(CsvField(name));
   out += "\n";
   for (const SweepRow& row : rows) {
     out += std::to_string(row.cell);
-    for (const std::string& v : row.values) out += "," + CsvField(v);
-    out += "," + std::to_string(row.seed) + "," + CsvField(row.run_dir) + "," +
-           Number(row.final_test_accuracy) + "," + Number(row.final_test_loss) + "," +
-           Number(row.wall_seconds);
+    for (const std::string& v : row.values) field(CsvField(v));
+    field(std::to_string(row.seed));
+    field(CsvField(row.run_dir));
+    field(Number(row.final_test_accuracy));
+    field(Number(row.final_test_loss));
+    field(Number(row.wall_seconds));
     for (const std::string& name : outcome_names) {
       auto it = row.outcome.find(name);
-      out += "," + (it == row.outcome.end() ? std::string() : Number(it->second));
+      field(it == row.outcome.end() ? std::string() : Number(it->second));
     }
     out += "\n";
   }
@@ -417,16 +425,22 @@ std::string SweepSummaryMarkdown(const SweepResult& result) {
       "grid cell (one value: no sd). Every run: sweep.csv.\n\n| cell |";
   std::string rule = "|---|";
   for (const std::string& k : result.grid_keys) {
-    out += " " + k + " |";
+    out += ' ';
+    out += k;
+    out += " |";
     rule += "---|";
   }
   out += " seeds | final test accuracy | final test loss |";
   rule += "---|---|---|";
   for (const std::string& name : outcome_names) {
-    out += " " + name + " |";
+    out += ' ';
+    out += name;
+    out += " |";
     rule += "---|";
   }
-  out += "\n" + rule + "\n";
+  out += '\n';
+  out += rule;
+  out += '\n';
   for (size_t cell : cells) {
     std::vector<const SweepRow*> rows;
     for (const SweepRow& row : result.rows) {
@@ -437,19 +451,28 @@ std::string SweepSummaryMarkdown(const SweepResult& result) {
       for (const SweepRow* row : rows) v.push_back(get(*row));
       return format(MeanAndSd(v));
     };
-    out += "| " + std::to_string(cell) + " |";
-    for (const std::string& v : rows.front()->values) out += " " + v + " |";
+    // One cell per call, appended piecewise (see SweepCsv).
+    auto cell_text = [&out](const std::string& text) {
+      out += ' ';
+      out += text;
+      out += " |";
+    };
+    out += '|';
+    cell_text(std::to_string(cell));
+    for (const std::string& v : rows.front()->values) cell_text(v);
     std::string seeds;
-    for (const SweepRow* row : rows)
-      seeds += (seeds.empty() ? "" : ", ") + std::to_string(row->seed);
-    out += " " + seeds + " | " + column([](const SweepRow& r) { return r.final_test_accuracy; }) +
-           " | " + column([](const SweepRow& r) { return r.final_test_loss; }) + " |";
+    for (const SweepRow* row : rows) {
+      if (!seeds.empty()) seeds += ", ";
+      seeds += std::to_string(row->seed);
+    }
+    cell_text(seeds);
+    cell_text(column([](const SweepRow& r) { return r.final_test_accuracy; }));
+    cell_text(column([](const SweepRow& r) { return r.final_test_loss; }));
     for (const std::string& name : outcome_names) {
-      out += " " + column([&](const SweepRow& r) {
-               auto it = r.outcome.find(name);
-               return it == r.outcome.end() ? std::nan("") : it->second;
-             }) +
-             " |";
+      cell_text(column([&](const SweepRow& r) {
+        auto it = r.outcome.find(name);
+        return it == r.outcome.end() ? std::nan("") : it->second;
+      }));
     }
     out += "\n";
   }
