@@ -1,8 +1,8 @@
 // The poisoning attacks as Attack modules (poisoning.h): data poisoning
 // through ClientTrainingData, single-device model poisoning through
 // OnClientUpdate, colluding model poisoning through OnRoundUpdates. Their
-// base classes PoisoningAttack and CollusionAttack are public
-// (poisoning_attack.h) and defined below the private attacks.
+// base classes PoisoningAttack, DataPoisoningAttack and CollusionAttack are
+// public (poisoning_attack.h) and defined below the private attacks.
 #include "confml/attacks/poisoning.h"
 
 #include <algorithm>
@@ -59,60 +59,6 @@ std::string ParamsText(const std::string& name, const ParamSet& p) {
 
 // ---- data poisoning -------------------------------------------------------
 
-// The poisoned training set of one malicious device, built once at creation
-// and read-only afterwards, so worker threads may share it.
-struct PoisonedShard {
-  Dataset data;
-  std::vector<int64_t> indices;  // 0..n-1
-  int64_t honest_size = 0;
-};
-
-class DataPoisoningAttack : public PoisoningAttack {
- public:
-  using PoisoningAttack::PoisoningAttack;
-
-  // Honest local-training code on fake data (matrix row "data poisoning").
-  bool honest_code() const override { return true; }
-
-  ClientData ClientTrainingData(const ClientContext& c, ClientData honest) override {
-    if (!Active(c.round)) return honest;
-    auto it = shards_.find(c.client_id);
-    if (it == shards_.end()) return honest;
-    return ClientData{&it->second.data, &it->second.indices};
-  }
-
- protected:
-  virtual bool Active(int64_t round) const { return true; }
-
-  // Builds every malicious device's shard with `poison`, which edits a copy
-  // of the device's own samples.
-  Status BuildShards(const std::function<Status(int64_t client, PoisonedShard*)>& poison) {
-    if (env_.train == nullptr || env_.partition == nullptr) {
-      return InvalidArgumentError(name_ + " needs the training set and the partition");
-    }
-    for (int64_t id : env_.malicious_clients) {
-      if (id < 0 || id >= static_cast<int64_t>(env_.partition->size())) {
-        return InvalidArgumentError(name_ + ": malicious client " + std::to_string(id) +
-                                    " is not in the partition of " +
-                                    std::to_string(env_.partition->size()) + " clients");
-      }
-      PoisonedShard s;
-      s.data = env_.train->Subset((*env_.partition)[static_cast<size_t>(id)]);
-      // One device's shard, which the poison below grows: owners would no
-      // longer match the samples.
-      s.data.owner.clear();
-      s.honest_size = s.data.size();
-      CONFML_RETURN_IF_ERROR(poison(id, &s));
-      s.indices.resize(static_cast<size_t>(s.data.size()));
-      for (size_t i = 0; i < s.indices.size(); ++i) s.indices[i] = static_cast<int64_t>(i);
-      shards_.emplace(id, std::move(s));
-    }
-    return OkStatus();
-  }
-
-  std::map<int64_t, PoisonedShard> shards_;
-};
-
 class LabelFlip : public DataPoisoningAttack {
  public:
   LabelFlip(const ParamSet& p, const AttackEnv& env) : DataPoisoningAttack("label_flip", p, env) {
@@ -140,7 +86,8 @@ class LabelFlip : public DataPoisoningAttack {
     Dataset sub = env_.test->Subset(idx);
     CONFML_ASSIGN_OR_RETURN(std::vector<int64_t> pred, Predict(model, sub));
     int64_t hit = 0;
-    for (size_t i = 0; i < pred.size(); ++i) hit += pred[i] == map_[static_cast<size_t>(sub.labels[i])];
+    for (size_t i = 0; i < pred.size(); ++i)
+      hit += pred[i] == map_[static_cast<size_t>(sub.labels[i])];
     r->metrics["flip_success_rate"] = pred.empty() ? kNaN : static_cast<double>(hit) / pred.size();
     return OkStatus();
   }
@@ -159,7 +106,8 @@ class TargetedInjection : public DataPoisoningAttack {
         multiplier_(p.Double("multiplier")) {}
 
   Status Init() {
-    if (env_.train == nullptr) return InvalidArgumentError("targeted_injection needs the training set");
+    if (env_.train == nullptr)
+      return InvalidArgumentError("targeted_injection needs the training set");
     const int64_t c = env_.train->num_classes;
     if (source_ >= c || target_ >= c || source_ == target_) {
       return InvalidArgumentError("targeted_injection: source " + std::to_string(source_) +
@@ -173,10 +121,13 @@ class TargetedInjection : public DataPoisoningAttack {
     for (int64_t i = 0; i < env_.train->size(); ++i) {
       if (env_.train->labels[static_cast<size_t>(i)] == source_) pool.push_back(i);
     }
-    if (pool.empty()) return InvalidArgumentError("targeted_injection: no training samples of class " + std::to_string(source_));
+    if (pool.empty())
+      return InvalidArgumentError("targeted_injection: no training samples of class " +
+                                  std::to_string(source_));
     return BuildShards([&](int64_t id, PoisonedShard* s) {
       Rng rng = env_.seed.Child("inject").Child("client", static_cast<uint64_t>(id)).MakeRng();
-      const int64_t count = static_cast<int64_t>(std::llround(multiplier_ * static_cast<double>(s->honest_size)));
+      const int64_t count =
+          static_cast<int64_t>(std::llround(multiplier_ * static_cast<double>(s->honest_size)));
       std::vector<int64_t> pick(static_cast<size_t>(count));
       for (int64_t& i : pick) i = pool[rng.UniformInt(pool.size())];
       Dataset fake = env_.train->Subset(pick);
@@ -242,7 +193,8 @@ class Backdoor : public DataPoisoningAttack {
   Status Init() {
     if (env_.train == nullptr) return InvalidArgumentError("backdoor needs the training set");
     if (target_ >= env_.train->num_classes) {
-      return InvalidArgumentError("backdoor: target " + std::to_string(target_) + " is not a class");
+      return InvalidArgumentError("backdoor: target " + std::to_string(target_) +
+                                  " is not a class");
     }
     if (OwnTraining() && per_batch_ >= batch_size_) {
       return InvalidArgumentError("backdoor: poison_per_batch (" + std::to_string(per_batch_) +
@@ -254,37 +206,14 @@ class Backdoor : public DataPoisoningAttack {
     // own guess of it instead.
     const double eta = server_lr_ > 0 ? server_lr_ : env_.server_lr;
     gamma_ = scale_ > 0 ? scale_ : static_cast<double>(env_.clients_per_round) / eta;
-    // The trigger uses the brightest value of the data (1 for raw images,
-    // the normalised maximum otherwise).
-    for (float v : env_.train->features) trigger_value_ = std::max(trigger_value_, v);
+    trigger_value_ = BrightestTrainValue();
     CONFML_RETURN_IF_ERROR(BuildShards([&](int64_t id, PoisonedShard* s) {
-      std::vector<int64_t> pool;
-      for (int64_t i = 0; i < s->honest_size; ++i) {
-        if (s->data.labels[static_cast<size_t>(i)] != target_) pool.push_back(i);
-      }
-      if (pool.empty()) return OkStatus();
       // The attacker's own inputs of other classes with the trigger in,
-      // labelled target: what its own training mixes into every batch.
-      const int64_t numel = s->data.sample_numel();
-      Dataset& trig = triggered_pool_[id];
-      trig = s->data.Subset(pool);
-      for (int64_t k = 0; k < trig.size(); ++k) {
-        CONFML_RETURN_IF_ERROR(StampTrigger(trig.sample_shape, trigger_size_, trigger_value_,
-                                            trig.features.data() + k * numel));
-        trig.labels[static_cast<size_t>(k)] = target_;
-      }
-      // Poisoned copies make up `fraction_` of the device's data, so every
-      // batch of the honest training code holds about that share.
-      const int64_t count = static_cast<int64_t>(
-          std::llround(fraction_ / (1.0 - fraction_) * static_cast<double>(s->honest_size)));
+      // labelled target (what its own training mixes into every batch), and
+      // copies of them making up `fraction_` of the data the honest
+      // training code walks.
       Rng rng = env_.seed.Child("backdoor").Child("client", static_cast<uint64_t>(id)).MakeRng();
-      for (int64_t k = 0; k < count; ++k) {
-        const int64_t src = static_cast<int64_t>(rng.UniformInt(pool.size()));
-        s->data.features.insert(s->data.features.end(), trig.features.begin() + src * numel,
-                                trig.features.begin() + (src + 1) * numel);
-        s->data.labels.push_back(target_);
-      }
-      return OkStatus();
+      return AddStampedCopies(s, target_, fraction_, Checkerboard(), rng, &triggered_pool_[id]);
     }));
     if (OwnTraining() && global_clean_ > 0) {
       // The released code's attacker trains on random batches of the whole
@@ -307,11 +236,13 @@ class Backdoor : public DataPoisoningAttack {
     return OkStatus();
   }
 
-  void OnClientUpdate(const ClientContext& c, const std::vector<float>& global, ClientUpdate* u) override {
+  void OnClientUpdate(const ClientContext& c, const std::vector<float>& global,
+                      ClientUpdate* u) override {
     if (!replace_ || !Active(c.round) || !IsMalicious(c.client_id)) return;
     // L as the honest code trained it on the poisoned shard.
     std::vector<float> local(global.size());
-    for (size_t i = 0; i < local.size() && i < u->values.size(); ++i) local[i] = global[i] + u->values[i];
+    for (size_t i = 0; i < local.size() && i < u->values.size(); ++i)
+      local[i] = global[i] + u->values[i];
     ScoreInto(local, &engine_local_rate_, &engine_local_accuracy_);
     if (OwnTraining()) {
       StatusOr<std::vector<float>> trained = TrainBackdoored(c, global);
@@ -349,7 +280,8 @@ class Backdoor : public DataPoisoningAttack {
   bool Active(int64_t round) const override { return rounds_.empty() || rounds_.count(round) > 0; }
 
   void AfterRound(const RoundMetrics& m, const std::vector<float>& global) override {
-    if (pending_round_ == m.round && !pending_local_.empty() && pending_local_.size() == global.size()) {
+    if (pending_round_ == m.round && !pending_local_.empty() &&
+        pending_local_.size() == global.size()) {
       // How close the aggregate came to L: 0 is exact replacement.
       double num = 0.0, den = 0.0;
       for (size_t i = 0; i < global.size(); ++i) {
@@ -443,7 +375,8 @@ class Backdoor : public DataPoisoningAttack {
 
   // The attacker's own training of L from the global model G on its clean
   // data, every batch holding poison_per_batch triggered inputs.
-  StatusOr<std::vector<float>> TrainBackdoored(const ClientContext& c, const std::vector<float>& global) {
+  StatusOr<std::vector<float>> TrainBackdoored(const ClientContext& c,
+                                               const std::vector<float>& global) {
     auto shard = shards_.find(c.client_id);
     auto trig = triggered_pool_.find(c.client_id);
     if (shard == shards_.end() || trig == triggered_pool_.end() || trig->second.size() == 0) {
@@ -457,18 +390,18 @@ class Backdoor : public DataPoisoningAttack {
     const int64_t numel = data.sample_numel();
     const int64_t clean_per_batch = batch_size_ - per_batch_;
     try {
-      CONFML_ASSIGN_OR_RETURN(ModelPtr model,
-                              CreateModel(env_.model, env_.model_params,
-                                          ModelContext{data.sample_shape, data.num_classes}, Seed(0)));
+      CONFML_ASSIGN_OR_RETURN(
+          ModelPtr model, CreateModel(env_.model, env_.model_params,
+                                      ModelContext{data.sample_shape, data.num_classes}, Seed(0)));
       CONFML_RETURN_IF_ERROR(LoadFlatState(*model, global));
       const Seed seed = env_.seed.Child("backdoor_train")
                             .Child("round", static_cast<uint64_t>(c.round))
                             .Child("client", static_cast<uint64_t>(c.client_id));
       model->SetGenerator(at::detail::createCPUGenerator(seed.Child("dropout").value()));
       model->train();
-      torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(lr_)
-                                                     .momentum(momentum_)
-                                                     .weight_decay(weight_decay_));
+      torch::optim::SGD opt(
+          model->parameters(),
+          torch::optim::SGDOptions(lr_).momentum(momentum_).weight_decay(weight_decay_));
       Rng rng = seed.MakeRng();
       // Constrain-and-scale: G's parameters, to penalise L's distance to them.
       std::vector<torch::Tensor> anchor;
@@ -495,7 +428,8 @@ class Backdoor : public DataPoisoningAttack {
             y[static_cast<size_t>(k)] = data.labels[static_cast<size_t>(i)];
           }
           for (int64_t k = clean; k < rows; ++k) {
-            const int64_t i = static_cast<int64_t>(rng.UniformInt(static_cast<uint64_t>(poison.size())));
+            const int64_t i =
+                static_cast<int64_t>(rng.UniformInt(static_cast<uint64_t>(poison.size())));
             std::copy_n(poison.features.begin() + i * numel, numel, x.begin() + k * numel);
             y[static_cast<size_t>(k)] = target_;
           }
@@ -507,7 +441,8 @@ class Backdoor : public DataPoisoningAttack {
           if (!anchor.empty()) {
             torch::Tensor sq = torch::zeros({}, torch::kFloat32);
             const std::vector<torch::Tensor> params = model->parameters();
-            for (size_t k = 0; k < params.size(); ++k) sq = sq + (params[k] - anchor[k]).pow(2).sum();
+            for (size_t k = 0; k < params.size(); ++k)
+              sq = sq + (params[k] - anchor[k]).pow(2).sum();
             // The epsilon keeps the gradient finite at L = G, where training starts.
             loss = alpha_ * loss + (1.0 - alpha_) * (sq + 1e-12).sqrt();
           }
@@ -529,20 +464,20 @@ class Backdoor : public DataPoisoningAttack {
     }
   }
 
-  // Test inputs of other classes with the trigger stamped in.
+  // The checkerboard trigger (StampTrigger) of this attack's size and value.
+  Stamp Checkerboard() const {
+    return [size = trigger_size_, value = trigger_value_](const std::vector<int64_t>& shape,
+                                                          float* sample) {
+      return StampTrigger(shape, size, value, sample);
+    };
+  }
+
+  // Test inputs of other classes with the trigger stamped in (empty when
+  // the test set's shape cannot take it: the rate is then NaN).
   const Dataset& Triggered() {
     if (triggered_.size() == 0 && env_.test != nullptr) {
-      std::vector<int64_t> idx;
-      for (int64_t i = 0; i < env_.test->size(); ++i) {
-        if (env_.test->labels[static_cast<size_t>(i)] != target_) idx.push_back(i);
-      }
-      triggered_ = env_.test->Subset(idx);
-      const int64_t numel = triggered_.sample_numel();
-      for (int64_t i = 0; i < triggered_.size(); ++i) {
-        // Shapes were checked when the training copies were stamped.
-        (void)StampTrigger(triggered_.sample_shape, trigger_size_, trigger_value_,
-                           triggered_.features.data() + i * numel);
-      }
+      StatusOr<Dataset> t = StampedTestInputs(target_, Checkerboard());
+      if (t.ok()) triggered_ = std::move(*t);
     }
     return triggered_;
   }
@@ -635,7 +570,8 @@ class Scaling : public PoisoningAttack {
 
 class Alie : public CollusionAttack {
  public:
-  Alie(const ParamSet& p, const AttackEnv& env) : CollusionAttack("alie", p, env), z_(p.Double("z")) {}
+  Alie(const ParamSet& p, const AttackEnv& env)
+      : CollusionAttack("alie", p, env), z_(p.Double("z")) {}
 
  protected:
   Status Craft(int64_t, const Updates& known, const std::vector<float>&, int64_t m, int64_t n,
@@ -757,7 +693,8 @@ class FangTrimmedMean : public CollusionAttack {
  protected:
   Status Craft(int64_t round, const Updates& known, const std::vector<float>& global, int64_t m,
                int64_t n, Updates* out) override {
-    Rng rng = env_.seed.Child("fang_trimmed_mean").Child("round", static_cast<uint64_t>(round)).MakeRng();
+    Rng rng =
+        env_.seed.Child("fang_trimmed_mean").Child("round", static_cast<uint64_t>(round)).MakeRng();
     // s_j is the change of the global model "when there are no attacks"
     // (Section 4): under full knowledge, over every device's before-attack
     // update, the malicious devices' own honest ones included; under partial
@@ -804,7 +741,8 @@ class FangTrimmedMean : public CollusionAttack {
       // How much of the clean step survives along its own direction: 1 = no
       // effect, 0 = the round makes no progress, < 0 = the model moves back.
       Record(rule + "_progress_ratio", norm > 0 ? along / norm : 0.0);
-      Record(rule + "_reversed_fraction", static_cast<double>(reversed) / static_cast<double>(clean.size()));
+      Record(rule + "_reversed_fraction",
+             static_cast<double>(reversed) / static_cast<double>(clean.size()));
     }
   }
 
@@ -921,6 +859,89 @@ StatusOr<double> PoisoningAttack::TargetRate(Model& model, const Dataset& data, 
   return static_cast<double>(hit) / static_cast<double>(pred.size());
 }
 
+ClientData DataPoisoningAttack::ClientTrainingData(const ClientContext& c, ClientData honest) {
+  if (!Active(c.round)) return honest;
+  auto it = shards_.find(c.client_id);
+  if (it == shards_.end()) return honest;
+  return ClientData{&it->second.data, &it->second.indices};
+}
+
+Status DataPoisoningAttack::BuildShards(
+    const std::function<Status(int64_t client, PoisonedShard*)>& poison) {
+  if (env_.train == nullptr || env_.partition == nullptr) {
+    return InvalidArgumentError(name_ + " needs the training set and the partition");
+  }
+  for (int64_t id : env_.malicious_clients) {
+    if (id < 0 || id >= static_cast<int64_t>(env_.partition->size())) {
+      return InvalidArgumentError(name_ + ": malicious client " + std::to_string(id) +
+                                  " is not in the partition of " +
+                                  std::to_string(env_.partition->size()) + " clients");
+    }
+    PoisonedShard s;
+    s.data = env_.train->Subset((*env_.partition)[static_cast<size_t>(id)]);
+    // One device's shard, which the poison below grows: owners would no
+    // longer match the samples.
+    s.data.owner.clear();
+    s.honest_size = s.data.size();
+    CONFML_RETURN_IF_ERROR(poison(id, &s));
+    s.indices.resize(static_cast<size_t>(s.data.size()));
+    for (size_t i = 0; i < s.indices.size(); ++i) s.indices[i] = static_cast<int64_t>(i);
+    shards_.emplace(id, std::move(s));
+  }
+  return OkStatus();
+}
+
+Status DataPoisoningAttack::AddStampedCopies(PoisonedShard* s, int64_t target, double fraction,
+                                             const Stamp& stamp, Rng& rng, Dataset* stamped) {
+  if (!(fraction >= 0.0 && fraction < 1.0)) {
+    return InvalidArgumentError("poison fraction " + std::to_string(fraction) +
+                                " is not in [0, 1)");
+  }
+  std::vector<int64_t> pool;
+  for (int64_t i = 0; i < s->honest_size; ++i) {
+    if (s->data.labels[static_cast<size_t>(i)] != target) pool.push_back(i);
+  }
+  if (pool.empty()) return OkStatus();
+  const int64_t numel = s->data.sample_numel();
+  Dataset trig = s->data.Subset(pool);
+  for (int64_t k = 0; k < trig.size(); ++k) {
+    CONFML_RETURN_IF_ERROR(stamp(trig.sample_shape, trig.features.data() + k * numel));
+    trig.labels[static_cast<size_t>(k)] = target;
+  }
+  const int64_t count = static_cast<int64_t>(
+      std::llround(fraction / (1.0 - fraction) * static_cast<double>(s->honest_size)));
+  for (int64_t k = 0; k < count; ++k) {
+    const int64_t src = static_cast<int64_t>(rng.UniformInt(pool.size()));
+    s->data.features.insert(s->data.features.end(), trig.features.begin() + src * numel,
+                            trig.features.begin() + (src + 1) * numel);
+    s->data.labels.push_back(target);
+  }
+  if (stamped != nullptr) *stamped = std::move(trig);
+  return OkStatus();
+}
+
+StatusOr<Dataset> DataPoisoningAttack::StampedTestInputs(int64_t target, const Stamp& stamp) const {
+  if (env_.test == nullptr) return Dataset{};
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < env_.test->size(); ++i) {
+    if (env_.test->labels[static_cast<size_t>(i)] != target) idx.push_back(i);
+  }
+  Dataset out = env_.test->Subset(idx);
+  const int64_t numel = out.sample_numel();
+  for (int64_t i = 0; i < out.size(); ++i) {
+    CONFML_RETURN_IF_ERROR(stamp(out.sample_shape, out.features.data() + i * numel));
+  }
+  return out;
+}
+
+float DataPoisoningAttack::BrightestTrainValue() const {
+  float v = 0.0f;
+  if (env_.train != nullptr) {
+    for (float x : env_.train->features) v = std::max(v, x);
+  }
+  return v;
+}
+
 CollusionAttack::CollusionAttack(std::string name, const ParamSet& params, const AttackEnv& env)
     : PoisoningAttack(std::move(name), params, env), full_(params.String("knowledge") == "full") {}
 
@@ -992,17 +1013,21 @@ Status RegisterPoisoningAttacks() {
       Status s = reg.Add(std::move(spec), std::move(f));
       if (!s.ok() && s.code() != StatusCode::kAlreadyExists) result = s;
     };
-    add({"attack", "label_flip",
+    add({"attack",
+         "label_flip",
          "Data poisoning with honest code: malicious devices train on flipped labels.",
          {Param::Int("source", -1, "Class to flip; -1 flips every label l to C-1-l.").AtLeast(-1),
-          Param::Int("target", 0, "Label the source class becomes (ignored when source = -1).").AtLeast(0)}},
+          Param::Int("target", 0, "Label the source class becomes (ignored when source = -1).")
+              .AtLeast(0)}},
         [](const ParamSet& p, const AttackEnv& env) {
           return Built(std::make_shared<LabelFlip>(p, env));
         });
-    add({"attack", "targeted_injection",
+    add({"attack",
+         "targeted_injection",
          "Data poisoning with honest code: malicious devices add many samples of class `source` "
          "labelled `target`, so that the global model predicts source inputs as target.",
-         {Param::Int("source", 0, "Class whose inputs the attacker wants misclassified.").AtLeast(0),
+         {Param::Int("source", 0, "Class whose inputs the attacker wants misclassified.")
+              .AtLeast(0),
           Param::Int("target", 1, "Class the attacker wants them predicted as.").AtLeast(0),
           Param::Double("multiplier", 2.0,
                         "Crafted samples per honest sample of the device (FedAvg weighs by count).")
@@ -1088,24 +1113,35 @@ Status RegisterPoisoningAttacks() {
         [](const ParamSet& p, const AttackEnv& env) {
           return Built(std::make_shared<Backdoor>(p, env));
         });
-    add({"attack", "sign_flip", "Model poisoning: malicious devices send -scale times their update.",
-         {Param::Double("scale", 1.0, "Magnitude multiplier of the flipped update.").GreaterThan(0.0)}},
+    add({"attack",
+         "sign_flip",
+         "Model poisoning: malicious devices send -scale times their update.",
+         {Param::Double("scale", 1.0, "Magnitude multiplier of the flipped update.")
+              .GreaterThan(0.0)}},
         [](const ParamSet& p, const AttackEnv& env) -> StatusOr<AttackPtr> {
           return AttackPtr(std::make_shared<SignFlip>(p, env));
         });
-    add({"attack", "gaussian_noise",
-         "Model poisoning: malicious devices send Gaussian noise instead of (or added to) their update.",
-         {Param::Double("std", 1.0, "Standard deviation of the noise per coordinate.").GreaterThan(0.0),
-          Param::Bool("additive", false, "Add the noise to the honest update instead of replacing it.")}},
+    add({"attack",
+         "gaussian_noise",
+         "Model poisoning: malicious devices send Gaussian noise instead of (or added to) their "
+         "update.",
+         {Param::Double("std", 1.0, "Standard deviation of the noise per coordinate.")
+              .GreaterThan(0.0),
+          Param::Bool("additive", false,
+                      "Add the noise to the honest update instead of replacing it.")}},
         [](const ParamSet& p, const AttackEnv& env) -> StatusOr<AttackPtr> {
           return AttackPtr(std::make_shared<GaussianNoise>(p, env));
         });
-    add({"attack", "scaling", "Model poisoning: malicious devices boost their update by a factor.",
+    add({"attack",
+         "scaling",
+         "Model poisoning: malicious devices boost their update by a factor.",
          {Param::Double("factor", 10.0, "Multiplier of the honest update.")}},
         [](const ParamSet& p, const AttackEnv& env) -> StatusOr<AttackPtr> {
           return AttackPtr(std::make_shared<Scaling>(p, env));
         });
-    add({"attack", "alie", "A Little Is Enough (Baruch et al., NeurIPS 2019): mu - z sigma.",
+    add({"attack",
+         "alie",
+         "A Little Is Enough (Baruch et al., NeurIPS 2019): mu - z sigma.",
          {Param::Double("z", 0.0, "Deviation in standard deviations; 0 derives z_max from n and m.")
               .AtLeast(0.0),
           KnowledgeParam()}},
@@ -1124,13 +1160,17 @@ Status RegisterPoisoningAttacks() {
         [](const ParamSet& p, const AttackEnv& env) -> StatusOr<AttackPtr> {
           return AttackPtr(std::make_shared<Ipm>(p, env));
         });
-    add({"attack", "fang_krum", "Fang et al. (USENIX Security 2020) local model poisoning of Krum.",
-         {Param::Double("epsilon", 1e-5, "Smallest lambda tried before giving up.").GreaterThan(0.0),
+    add({"attack",
+         "fang_krum",
+         "Fang et al. (USENIX Security 2020) local model poisoning of Krum.",
+         {Param::Double("epsilon", 1e-5, "Smallest lambda tried before giving up.")
+              .GreaterThan(0.0),
           KnowledgeParam()}},
         [](const ParamSet& p, const AttackEnv& env) -> StatusOr<AttackPtr> {
           return AttackPtr(std::make_shared<FangKrum>(p, env));
         });
-    add({"attack", "fang_trimmed_mean",
+    add({"attack",
+         "fang_trimmed_mean",
          "Fang et al. (USENIX Security 2020) local model poisoning of trimmed mean and median.",
          {Param::Double("b", 2.0, "Range factor of the full-knowledge attack.").GreaterThan(1.0),
           Param::String("direction", "mean",
@@ -1138,9 +1178,10 @@ Status RegisterPoisoningAttacks() {
                         "or trimmed_mean with beta = malicious/clients (the paper's definition "
                         "for the rule attacked).")
               .OneOf({"mean", "median", "trimmed_mean"}),
-          Param::Bool("diagnostics", false,
-                      "Report how far the crafted values shift trimmed mean (beta = malicious/"
-                      "clients) and median per round (full knowledge; costs a sort per coordinate)."),
+          Param::Bool(
+              "diagnostics", false,
+              "Report how far the crafted values shift trimmed mean (beta = malicious/"
+              "clients) and median per round (full knowledge; costs a sort per coordinate)."),
           KnowledgeParam()}},
         [](const ParamSet& p, const AttackEnv& env) -> StatusOr<AttackPtr> {
           CONFML_ASSIGN_OR_RETURN(DirectionRule rule, ParseDirectionRule(p.String("direction")));
@@ -1148,10 +1189,12 @@ Status RegisterPoisoningAttacks() {
         });
     for (const char* name : {"min_max", "min_sum"}) {
       const std::string n = name;
-      add({"attack", n,
+      add({"attack",
+           n,
            std::string("AGR-agnostic ") + (n == "min_max" ? "min-max" : "min-sum") +
                " attack (Shejwalkar & Houmansadr, NDSS 2021, Algorithm 1).",
-           {Param::String("perturbation", "std", "Perturbation direction p.").OneOf({"unit_vec", "std", "sign"}),
+           {Param::String("perturbation", "std", "Perturbation direction p.")
+                .OneOf({"unit_vec", "std", "sign"}),
             Param::Double("gamma_init", 10.0, "Initial gamma of the search.").GreaterThan(0.0),
             KnowledgeParam()}},
           [n](const ParamSet& p, const AttackEnv& env) -> StatusOr<AttackPtr> {

@@ -442,12 +442,119 @@ def confidential_matrix():
     ]
 
 
+def property_inference_devices():
+    return [
+        new_markdown_cell(
+            "# 06 Property inference against the number of devices per round\n\n"
+            "Melis, Song, De Cristofaro and Shmatikov, \"Exploiting Unintended Feature Leakage in "
+            "Collaborative Learning\" (IEEE S&P 2019, arXiv:1805.04049), evaluate their passive "
+            "property inference in two-party and multi-party training and plot the attack's AUC "
+            "against the number of participants: the more participants are averaged into each "
+            "update, the less the update says about any one of them. This notebook draws that "
+            "figure's shape with a sweep: `experiments/sweeps/property_inference_devices.yaml` "
+            "runs the attack (docs/attacks/property_inference.md) at k = 2, 5 and 10 devices per "
+            "round, each under several seeds, and `confml.plot_sweep` draws mean ± sd of the AUC "
+            "against k. Here it runs small (fewer rounds, two seeds, about a minute); the "
+            "full-size table is in docs/attacks/property_inference.md."),
+        new_code_cell(SETUP),
+        new_markdown_cell(
+            "## The sweep file\n\n"
+            "Twenty devices, each with one label-sorted shard of 300 Fashion-MNIST images: two "
+            "of them hold only Bags (the property), the others one other class each. The "
+            "attacker is one seeded device that takes part in every round (`attack.every_round`) "
+            "and keeps every global model; the other k - 1 participants are drawn at random. The "
+            "grid has one key, `federated.clients_per_round`."),
+        new_code_cell(
+            'config = os.path.join(REPO, "experiments", "sweeps", "property_inference_devices.yaml")\n'
+            "text = open(config).read()\n"
+            'print(text[text.index("experiment:"):])'),
+        new_markdown_cell(
+            "## Run it small\n\n"
+            "`confml.sweep` runs what `confml sweep` runs (every run's config is validated "
+            "first; each run is an ordinary run folder inside the sweep folder) and returns the "
+            "rows of `sweep.csv`. Overrides apply to every run; `seeds=` replaces the file's "
+            "seeds."),
+        new_code_cell(
+            'out = tempfile.mkdtemp(prefix="confml-sweep-")\n'
+            'r = confml.sweep(config, overrides={"experiment.output_dir": out, "federated.rounds": 30},\n'
+            "                 seeds=[1, 2])\n"
+            'print(r.dir, "|", len(r.rows), "runs")\n'
+            "for row in r.rows:\n"
+            '    o = row.outcome\n'
+            '    print(f"k = {row.values[\'federated.clients_per_round\']:>2}  seed {row.seed}:  "\n'
+            '          f"AUC {o[\'attack.auc\']:.3f}  observed rounds {o[\'attack.observed_rounds\']:.0f} "\n'
+            '          f"(with a Bag holder: {o[\'attack.positive_rounds\']:.0f})")'),
+        new_markdown_cell(
+            "## The figure\n\n"
+            "`confml.plot_sweep` writes one PNG per metric, the first numeric grid key on the x "
+            "axis, the mean over seeds with ± sd error bars (`confml plot SWEEP_DIR --metric "
+            "attack.auc` draws the same). `r.summary(metric)` has the numbers."),
+        new_code_cell(
+            "from IPython.display import Image, display\n\n"
+            "for c in r.summary(\"attack.auc\"):\n"
+            '    print(f"k = {c.values[\'federated.clients_per_round\']:>2}: AUC {c.mean:.3f} ± {c.sd:.3f} (n = {c.n})")\n'
+            "auc = {int(c.values['federated.clients_per_round']): c.mean for c in r.summary('attack.auc')}\n"
+            "# The figure's reading, checked on every run of this notebook (python/tests/test_notebooks.py):\n"
+            "assert auc[2] > auc[5] > auc[10], auc\n"
+            '(png,) = confml.plot_sweep(r.dir, metric="attack.auc")\n'
+            "display(Image(filename=png))"),
+        new_markdown_cell(
+            "## Why the rounds differ with k\n\n"
+            "With more devices per round, more observed rounds contain a Bag holder, and the "
+            "holder's update is one of k - 1 in the attacker's view. Each seed's AUC against the "
+            "share of its observed rounds that had a holder among the attacker's co-participants:"),
+        new_code_cell(
+            "%matplotlib inline\n"
+            "# (confml.plotting drew its PNG with the Agg backend; back to inline figures.)\n"
+            "fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))\n"
+            "ks = sorted({int(row.values['federated.clients_per_round']) for row in r.rows})\n"
+            "for k in ks:\n"
+            "    rows = [row for row in r.rows if int(row.values['federated.clients_per_round']) == k]\n"
+            "    share = [row.outcome['attack.positive_rounds'] / row.outcome['attack.observed_rounds'] for row in rows]\n"
+            "    auc = [row.outcome['attack.auc'] for row in rows]\n"
+            "    ax1.scatter([k] * len(rows), auc, label=f'k = {k}')\n"
+            "    ax2.scatter(share, auc, label=f'k = {k}')\n"
+            "ax1.axhline(0.5, color='gray', linestyle=':', label='blind guess')\n"
+            "ax1.set_xlabel('devices per round k'); ax1.set_ylabel('AUC per seed'); ax1.set_xticks(ks)\n"
+            "ax2.set_xlabel('share of observed rounds with a Bag holder'); ax2.set_ylabel('AUC')\n"
+            "for ax in (ax1, ax2):\n"
+            "    ax.grid(alpha=0.3); ax.legend(fontsize=8)\n"
+            "fig.tight_layout(); plt.show()"),
+        new_markdown_cell(
+            "## What the curve shows, and how this differs from the paper\n\n"
+            "The AUC falls as more devices are averaged into each round: with k = 2 the "
+            "aggregate the attacker sees is one victim's update and the Bag holder is found in "
+            "every seed; with k = 10 the holder's update is one of nine, its Bag signal is "
+            "diluted, and the AUC moves towards the blind guess of 0.5. This is the trend of "
+            "Melis et al.'s multi-party evaluation. At full size (60 rounds, seeds 1-5; "
+            "`confml sweep experiments/sweeps/property_inference_devices.yaml`) we measured AUC "
+            "1.00 ± 0, 0.81 ± 0.06 and 0.62 ± 0.09 for k = 2, 5 and 10 "
+            "(docs/attacks/property_inference.md); the cell above asserts the same ordering on "
+            "this small run. At this size (30 rounds, two seeds) the k = 10 AUCs spread widely: "
+            "most of its rounds have a holder, so a handful of negative rounds decide each "
+            "seed's AUC.\n\n"
+            "What differs from the paper: their data and properties are LFW, FaceScrub and Yelp "
+            "with batch-level properties (for example, a person in the photos of a gender "
+            "classifier), their models are larger, and their multi-party runs use synchronized "
+            "SGD and federated averaging; ours is Fashion-MNIST with the property \"holds Bag images\" "
+            "on a per-device basis, an MLP with 32 hidden units, FedAvg, and k devices drawn "
+            "per round from twenty. The paper's numbers were not reachable to us (see the "
+            "attack's doc), so only the shape is compared. A second difference is built into "
+            "the sweep: with twenty devices and two holders, the share of rounds with a holder "
+            "rises with k (right-hand plot), so k changes both the mixing and the class balance "
+            "the AUC is computed on. Under `tee.name=sim attestation.mode=policy` the attacker's "
+            "Program is refused, it never receives a global model, and it reports the blind "
+            "guess (docs/attacks/property_inference.md)."),
+    ]
+
+
 NOTEBOOKS = {
     "01_quickstart.ipynb": quickstart,
     "02_attestation.ipynb": attestation,
     "03_gradient_inversion.ipynb": gradient_inversion,
     "04_poisoning_vs_robust_aggregation.ipynb": poisoning,
     "05_confidential_matrix.ipynb": confidential_matrix,
+    "06_property_inference_devices.ipynb": property_inference_devices,
 }
 
 

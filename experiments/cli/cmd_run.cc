@@ -1,6 +1,7 @@
 // confml run CONFIG.yaml [key.sub=value ...] [--progress=auto|bar|lines|none] [--resume RUN_DIR]
 // confml check CONFIG.yaml [key.sub=value ...]
 // confml config-reference [--output=FILE]
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -52,6 +53,10 @@ struct RunRequest {
   std::string config_path;
   std::vector<std::string> overrides;
   experiments::RunOptions options;
+  // --sweep-result=FILE, left out of the usage: `confml sweep --jobs N`
+  // starts each run as `confml run ... --sweep-result=FILE` and reads the
+  // result back from FILE (experiments::WorkerResultText, sweep.h).
+  std::string sweep_result;
 };
 
 // InvalidArgument (exit 2) for a bad command line; `command` ("run" or
@@ -82,6 +87,11 @@ StatusOr<RunRequest> ParseRunArgs(const std::string& command, int argc, char** a
       else
         return InvalidArgumentError(command + ": unknown progress mode '" + mode +
                                     "' (auto, bar, lines, none)");
+      continue;
+    }
+    if (command == "run" && arg.rfind("--sweep-result=", 0) == 0) {
+      req.sweep_result = arg.substr(15);
+      if (req.sweep_result.empty()) return InvalidArgumentError("run: --sweep-result needs a file");
       continue;
     }
     // A federated run continues in RUN_DIR from its checkpoint.
@@ -212,20 +222,39 @@ int RunCommand(int argc, char** argv) {
     return kExitOk;
   }
 #ifdef CONFML_WITH_MPI
-  if (scaleout::LaunchedByMpi()) return RunUnderMpi(std::move(*req));
+  // A sweep's child is one plain process even when the sweep itself was
+  // started under mpirun (it inherits the launcher's environment).
+  if (req->sweep_result.empty() && scaleout::LaunchedByMpi()) {
+    return RunUnderMpi(std::move(*req));
+  }
 #endif
   StatusOr<experiments::ExperimentConfig> config =
       experiments::LoadExperimentConfig(req->config_path, req->overrides);
   if (!config.ok()) return FailStatus(config.status());
   // One run of a sweep file is its base config: `run` reproduces a sweep's
-  // run when given that run's overrides (docs/sweeps.md).
-  if (config->sweep.has_value()) {
+  // run when given that run's overrides (docs/sweeps.md). The sweep's own
+  // children know.
+  if (config->sweep.has_value() && req->sweep_result.empty()) {
     std::fprintf(stderr,
                  "confml: note: the sweep section is ignored by `run` (one run of the "
                  "base config); `confml sweep` runs it\n");
   }
+  const auto start = std::chrono::steady_clock::now();
   StatusOr<experiments::RunResult> result = experiments::RunExperiment(*config, req->options);
   if (!result.ok()) return FailStatus(result.status());
+  if (!req->sweep_result.empty()) {
+    // Timed as the in-process sweep times a run, so wall_seconds means the
+    // same with and without --jobs.
+    experiments::WorkerResult w;
+    w.run_dir = result->run_dir;
+    w.final_test_accuracy = result->final_test_accuracy;
+    w.final_test_loss = result->final_test_loss;
+    w.wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    w.outcome = result->outcome;
+    Status s = WriteFileAtomically(req->sweep_result, experiments::WorkerResultText(w));
+    if (!s.ok()) return Fail(kExitFailure, "run: --sweep-result: " + s.message());
+  }
   PrintRunResult(*config, *result);
   return kExitOk;
 }

@@ -20,7 +20,8 @@ constexpr Command kCommands[] = {
     {"check", confml::cli::CheckCommand,
      "check CONFIG.yaml [key.sub=value ...] validate a config as `run` would, print it resolved"},
     {"sweep", confml::cli::SweepCommand,
-     "sweep CONFIG.yaml [key=value ...] [--seeds S,..] [--grid key=v,..] [--resume DIR]   sweep"},
+     "sweep CONFIG.yaml [key=value ...] [--seeds S,..] [--grid key=v,..] [--resume DIR] [--jobs N] "
+     "  sweep"},
     {"config-reference", confml::cli::ConfigReferenceCommand,
      "config-reference [--output=FILE]      print every config key as Markdown"},
     {"token", confml::cli::TokenCommand,

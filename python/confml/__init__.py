@@ -7,6 +7,8 @@ Notebook entry points::
     r.metrics["test_accuracy"]          # NumPy array, one value per epoch
     again = confml.load(r.run_dir)      # the same numbers, read from the run folder
     confml.plot(r.run_dir)              # PNG curves next to the results
+    s = confml.sweep("experiments/sweeps/sign_flip_aggregators.yaml", seeds=[1, 2])
+    confml.plot_sweep(s.dir)            # mean ± sd over seeds against a grid key
 
 A config is a path to a YAML file or a dict with the same sections. Every
 error is a subclass of confml.Error (InvalidArgumentError is also a ValueError,
@@ -195,10 +197,37 @@ def load(run_dir: Union[str, os.PathLike]) -> RunResult:
 
 
 def plot(run_dir: Union[str, os.PathLike], out_dir: Union[str, os.PathLike, None] = None) -> list[str]:
-    """Writes PNG figures of a run (accuracy and loss curves); returns their paths."""
+    """Writes PNG figures of a run (accuracy and loss curves), or of a sweep
+    folder (plot_sweep's defaults); returns their paths."""
     from . import plotting  # matplotlib is imported only when plotting
+    from .sweeps import is_sweep_dir
 
-    return plotting.plot_run(os.fspath(run_dir), None if out_dir is None else os.fspath(out_dir))
+    out = None if out_dir is None else os.fspath(out_dir)
+    if is_sweep_dir(run_dir):
+        return plotting.plot_sweep(os.fspath(run_dir), out)
+    return plotting.plot_run(os.fspath(run_dir), out)
+
+# Sweeps: seeds x grid of a config file, as `confml sweep` (confml/sweeps.py,
+# python/src/bind_sweep.cc); see docs/python.md and docs/sweeps.md.
+from .sweeps import (  # noqa: E402,F401  (re-exported)
+    CellSummary,
+    SweepResult,
+    SweepRow,
+    is_sweep_dir,
+    read_sweep,
+    sweep,
+    sweep_summary,
+)
+
+
+def plot_sweep(sweep_dir: Union[str, os.PathLike], out_dir: Union[str, os.PathLike, None] = None,
+               metric: Union[str, Sequence[str], None] = None, x: Union[str, None] = None) -> list[str]:
+    """Writes one PNG per metric of a sweep folder (mean ± sd over seeds
+    against one grid key; what `confml plot SWEEP_DIR` writes); returns their paths."""
+    from . import plotting
+
+    return plotting.plot_sweep(os.fspath(sweep_dir), None if out_dir is None else os.fspath(out_dir),
+                               metric=metric, x=x)
 
 # The TEE layer (bind_tee.cc) and aggregators defined in Python (bind_aggregator.cc);
 # see docs/python.md.

@@ -1,4 +1,4 @@
-"""PNG figures of confml runs (matplotlib, headless)."""
+"""PNG figures of confml runs and sweeps (matplotlib, headless)."""
 
 from __future__ import annotations
 
@@ -217,8 +217,159 @@ def plot_run(run_dir: str, out_dir: str | None = None) -> list[str]:
     return [path] + extra
 
 
+def _as_number(text: str):
+    """A grid value's number, or None for text (or nan/inf, which cannot sit on an axis)."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _sweep_metrics(result, metric) -> list[str]:
+    """The metrics to draw: `metric` (a name or a list), or by default
+    final_test_accuracy and every outcome metric with a finite value."""
+    import math
+
+    available = result.metrics() + ["wall_seconds"]
+    if metric is None:
+        finite = {k for r in result.rows for k, v in r.outcome.items() if not math.isnan(v)}
+        return ["final_test_accuracy"] + [m for m in result.metrics()[2:] if m in finite]
+    names = [metric] if isinstance(metric, str) else list(metric)
+    if not names:
+        raise ValueError("metric: an empty list")
+    for m in names:
+        if m not in available:
+            raise ValueError(f"sweep {result.dir} has no metric '{m}'; it has "
+                             f"{', '.join(available)}")
+    return names
+
+
+def _sweep_x(result, x):
+    """The grid key on the x axis and whether its values are all numbers."""
+    keys = result.grid_keys
+    values = {k: [r.values[k] for r in result.rows] for k in keys}
+    numeric = {k: all(_as_number(v) is not None for v in values[k]) for k in keys}
+    if x is not None:
+        if x not in keys:
+            raise ValueError(f"x: '{x}' is not a grid key of sweep {result.dir}; its grid keys: "
+                             f"{', '.join(keys) if keys else '(none: a seeds-only sweep)'}")
+        return x, numeric[x]
+    if not keys:
+        return None, False
+    for k in keys:
+        if numeric[k]:
+            return k, True
+    return keys[0], False
+
+
+def plot_sweep(sweep_dir: str, out_dir: str | None = None, metric=None, x: str | None = None) -> list[str]:
+    """One PNG per metric of a sweep folder (sweep.csv): the metric's mean over
+    the seeds against one grid key `x` (default: the first numeric grid key,
+    else the first key, as categorical ticks), one line per combination of the
+    other grid keys, ± sample sd as error bars, n (finite values per point) in
+    the legend. `metric`: a name or a list (default: final_test_accuracy and
+    every outcome metric with a finite value). Writes sweep_<metric>.png into
+    `out_dir` (default: the sweep folder), each file atomically; returns the paths.
+    NotFoundError for a folder that is not a sweep, ValueError for an unknown
+    metric or x key, or a sweep without finished runs."""
+    import numpy as np
+
+    from .sweeps import read_sweep
+
+    result = read_sweep(sweep_dir)
+    if not result.rows:
+        raise ValueError(f"sweep {sweep_dir} has no finished run in sweep.csv")
+    metrics = _sweep_metrics(result, metric)
+    xkey, numeric = _sweep_x(result, x)
+    others = [k for k in result.grid_keys if k != xkey]
+    # x positions: numbers as themselves, text as categories in grid order.
+    xs_text = []
+    for r in result.rows:
+        t = r.values[xkey] if xkey else "(base)"
+        if t not in xs_text:
+            xs_text.append(t)
+    if numeric:
+        xs_text.sort(key=lambda t: _as_number(t))
+    position = {t: (_as_number(t) if numeric else float(i)) for i, t in enumerate(xs_text)}
+    lines = []
+    for r in result.rows:
+        label = tuple(r.values[k] for k in others)
+        if label not in lines:
+            lines.append(label)
+    out_dir = out_dir or sweep_dir
+    os.makedirs(out_dir, exist_ok=True)
+    name = os.path.basename(os.path.normpath(sweep_dir))
+    paths = []
+    for m in metrics:
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        drawn = 0
+        for i, line in enumerate(lines):
+            # Categorical x: lines side by side, so their error bars do not hide each other.
+            dodge = 0.0 if numeric else 0.08 * (i - (len(lines) - 1) / 2)
+            px, mean, sd, ns = [], [], [], []
+            for t in xs_text:
+                v = np.array([r.metric(m) for r in result.rows
+                              if (r.values[xkey] if xkey else "(base)") == t
+                              and tuple(r.values[k] for k in others) == line], dtype=np.float64)
+                v = v[~np.isnan(v)]
+                if v.size == 0:
+                    continue
+                px.append(position[t] + dodge)
+                mean.append(float(np.mean(v)))
+                sd.append(float(np.std(v, ddof=1)) if v.size > 1 else 0.0)
+                ns.append(int(v.size))
+            if not px:
+                continue
+            n_text = f"n={min(ns)}" if min(ns) == max(ns) else f"n={min(ns)}-{max(ns)}"
+            label = ", ".join(f"{k}={v}" for k, v in zip(others, line))
+            label = f"{label} ({n_text})" if label else n_text
+            ax.errorbar(px, mean, yerr=sd, marker="o", capsize=3, label=label)
+            drawn += 1
+        if drawn == 0:
+            plt.close(fig)
+            if metric is None:
+                continue
+            raise ValueError(f"sweep {sweep_dir}: no run reported a finite {m}")
+        if not numeric:
+            ax.set_xticks([position[t] for t in xs_text])
+            ax.set_xticklabels(xs_text, rotation=15 if len(xs_text) > 4 else 0)
+            ax.margins(x=0.15)
+        elif len(xs_text) <= 12:
+            ax.set_xticks([position[t] for t in xs_text])  # the grid's own values
+        ax.set_xlabel(xkey or "(seeds only)")
+        ax.set_ylabel(f"{m} (mean ± sd over seeds)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(f"{name}\n{m}", fontsize=9)
+        fig.tight_layout()
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in m)
+        path = os.path.join(out_dir, f"sweep_{safe}.png")
+        # A killed plot leaves no half-written PNG under the final name.
+        tmp = path + ".tmp.png"
+        fig.savefig(tmp, dpi=110)
+        plt.close(fig)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+def _main_sweep(sweep_dir, out_dir, metrics, x, fail) -> int:
+    try:
+        paths = plot_sweep(sweep_dir, out_dir, metric=metrics or None, x=x)
+    except Exception as e:  # read_sweep's NotFound/DataLoss, ValueError from the checks
+        # Their messages name the folder already; anything else gets it here.
+        return fail(str(e) if sweep_dir in str(e) else f"{sweep_dir}: {type(e).__name__}: {e}")
+    for p in paths:
+        print(p)
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    """`confml plot RUN_DIR [OUT_DIR]` (which runs `python3 -m confml.plotting`).
+    """`confml plot RUN_DIR [OUT_DIR]` and `confml plot SWEEP_DIR [OUT_DIR]
+    [--metric NAME ...] [--x GRID_KEY]` (which run `python3 -m confml.plotting`).
 
     Every failure is one line naming the file at fault and exit 2, not a
     traceback: the folder's HDF5 files are opened one by one first, so a
@@ -231,15 +382,46 @@ def main(argv: list[str]) -> int:
         print("confml: plot: " + " ".join(str(message).split()), file=sys.stderr)
         return 2
 
-    if len(argv) not in (1, 2):
-        print("usage: python3 -m confml.plotting RUN_DIR [OUT_DIR]", file=sys.stderr)
+    usage = ("usage: python3 -m confml.plotting RUN_DIR [OUT_DIR]\n"
+             "       python3 -m confml.plotting SWEEP_DIR [OUT_DIR] [--metric NAME ...] [--x GRID_KEY]")
+    positional, metrics, x = [], [], None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--metric", "--x"):
+            if i + 1 >= len(argv) or not argv[i + 1]:
+                return fail(f"{arg} needs a value")
+            if arg == "--metric":
+                metrics.append(argv[i + 1])
+            elif x is not None:
+                return fail("--x given twice")
+            else:
+                x = argv[i + 1]
+            i += 2
+            continue
+        if arg.startswith("--"):
+            return fail(f"unknown option '{arg}' (--metric NAME, --x GRID_KEY)")
+        positional.append(arg)
+        i += 1
+    if len(positional) not in (1, 2):
+        print(usage, file=sys.stderr)
         return 2
-    run_dir = argv[0]
-    out_dir = argv[1] if len(argv) == 2 else None
-    import h5py
-
+    run_dir = positional[0]
+    out_dir = positional[1] if len(positional) == 2 else None
     if out_dir is not None and os.path.exists(out_dir) and not os.path.isdir(out_dir):
         return fail(f"output folder {out_dir} exists and is not a directory")
+    # A sweep folder (confml sweep) holds sweep.csv and sweep.yaml; one
+    # without the other is a damaged sweep, not a run folder.
+    has = [f for f in ("sweep.csv", "sweep.yaml") if os.path.isfile(os.path.join(run_dir, f))]
+    if len(has) == 1:
+        missing = "sweep.yaml" if has == ["sweep.csv"] else "sweep.csv"
+        return fail(f"{run_dir} holds {has[0]} but no {missing}: not a complete sweep folder")
+    if has:
+        return _main_sweep(run_dir, out_dir, metrics, x, fail)
+    if metrics or x is not None:
+        return fail(f"--metric and --x apply to a sweep folder; {run_dir} holds no sweep.csv")
+    import h5py
+
     found = []
     for name in ("results.h5", "fl_rounds.h5", "matrix.h5", "outcome.h5"):
         path = os.path.join(run_dir, name)

@@ -7,6 +7,7 @@ namespace confml::python {
 
 void BindCore(pybind11::module_& m);         // bind_core.cc
 void BindExperiments(pybind11::module_& m);  // bind_experiments.cc
+void BindSweep(pybind11::module_& m);        // bind_sweep.cc
 void BindTee(pybind11::module_& m);          // bind_tee.cc
 void BindAggregators(pybind11::module_& m);  // bind_aggregator.cc
 void BindAttacks(pybind11::module_& m);      // bind_attack.cc

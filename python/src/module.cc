@@ -13,6 +13,7 @@ PYBIND11_MODULE(_confml, m) {
   confml::python::RegisterExceptions(m);
   confml::python::BindCore(m);
   confml::python::BindExperiments(m);
+  confml::python::BindSweep(m);
   confml::python::BindTee(m);
   confml::python::BindAggregators(m);
   confml::python::BindAttacks(m);

@@ -5,10 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,17 +16,11 @@
 #include "confml/core/dataset.h"
 #include "confml/core/federated.h"
 #include "confml/core/partition.h"
+#include "doc_listing.h"
 #include "federation_util.h"
 
 namespace confml::attacks {
 namespace {
-
-std::string ReadSource(const std::string& relative) {
-  std::ifstream in(std::string(CONFML_SOURCE_DIR) + "/" + relative, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 TEST(ReversedMeanTest, SendsTheReversedMeanAtTheMiddleLength) {
   AttackEnv env;
@@ -102,20 +94,11 @@ TEST(ReversedMeanTest, RaisesFedAvgTestError) {
   EXPECT_NEAR(rep.metrics["test_error"], attacked, 1e-9);
 }
 
-// docs/extending.md section 4 quotes the trial in full and the errors its
+// docs/extending.md section 5 quotes the trial in full and the errors its
 // steps show; both must be what the code does.
 TEST(ReversedMeanTest, ExtendingPageShowsTheFileAndItsErrors) {
   const std::string doc = ReadSource("docs/extending.md");
-  const std::string file = ReadSource("tests/attacks/reversed_mean_attack.cc");
-  ASSERT_FALSE(file.empty());
-  const std::string marker = "<!-- reversed_mean_attack.cc -->\n```cpp\n";
-  const size_t start = doc.find(marker);
-  ASSERT_NE(start, std::string::npos) << "docs/extending.md lost the listing's marker";
-  const size_t body = start + marker.size();
-  const size_t end = doc.find("```\n", body);
-  ASSERT_NE(end, std::string::npos);
-  EXPECT_EQ(doc.substr(body, end - body), file)
-      << "docs/extending.md's listing differs from tests/attacks/reversed_mean_attack.cc";
+  ExpectDocListsFile(doc, "tests/attacks/reversed_mean_attack.cc");
 
   AttackEnv env;
   Status zero = CreateAttack("reversed_mean", {{"scale", 0.0}}, env).status();

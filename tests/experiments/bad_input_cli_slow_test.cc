@@ -11,6 +11,7 @@
 
 #include "confml/core/file_util.h"
 #include "confml/experiments/results.h"
+#include "confml/experiments/sweep.h"
 #include "test_util.h"
 
 namespace confml::experiments {
@@ -113,17 +114,21 @@ TEST(BadInputCliTest, FloatOverflowAndUncreatableOutputDirAreInputErrors) {
       << "only a_file may be there";
 }
 
+// Whether this build tree holds the Python module that `confml plot` runs.
+bool PythonModuleBuilt() {
+  std::error_code ec;
+  for (const auto& e :
+       std::filesystem::directory_iterator(std::string(CONFML_BINARY_DIR) + "/python/confml", ec)) {
+    if (e.path().filename().string().rfind("_confml", 0) == 0) return true;
+  }
+  return false;
+}
+
 // `confml plot` hands the folder to Python: its failures must come back as
 // one line naming the file, not a traceback, and an incomplete run is
 // flagged rather than plotted as a finished one.
 TEST(BadInputCliTest, PlotNamesWhatIsWrongWithTheFolder) {
-  bool have_module = false;
-  std::error_code ec;
-  for (const auto& e :
-       std::filesystem::directory_iterator(std::string(CONFML_BINARY_DIR) + "/python/confml", ec)) {
-    have_module |= e.path().filename().string().rfind("_confml", 0) == 0;
-  }
-  if (!have_module) GTEST_SKIP() << "the Python module is not built (CONFML_BUILD_PYTHON)";
+  if (!PythonModuleBuilt()) GTEST_SKIP() << "the Python module is not built (CONFML_BUILD_PYTHON)";
   TempDir tmp;
   const std::string empty_dir = tmp.File("empty_run");
   std::filesystem::create_directory(empty_dir);
@@ -157,6 +162,67 @@ TEST(BadInputCliTest, PlotNamesWhatIsWrongWithTheFolder) {
 
   CliResult out_is_file = RunConfml({"plot", killed_dir, kCpak}, tmp.path());
   ExpectInputError(out_is_file, "is not a directory");
+}
+
+// `confml plot SWEEP_DIR` (sweep.csv + sweep.yaml): one PNG per metric, and
+// its options and a damaged sweep folder rejected with one line and exit 2.
+TEST(BadInputCliTest, PlotDrawsASweepFolderAndNamesWhatIsWrong) {
+  if (!PythonModuleBuilt()) GTEST_SKIP() << "the Python module is not built (CONFML_BUILD_PYTHON)";
+  TempDir tmp;
+  const std::string sweep_dir = tmp.File("sweep");
+  std::filesystem::create_directory(sweep_dir);
+  std::vector<SweepRow> rows;
+  for (size_t cell = 0; cell < 2; ++cell) {
+    for (int64_t seed = 1; seed <= 2; ++seed) {
+      SweepRow row;
+      row.cell = cell;
+      row.values = {cell == 0 ? "0.1" : "0.3"};
+      row.seed = seed;
+      row.run_dir = "run-" + std::to_string(cell) + "-" + std::to_string(seed);
+      row.final_test_accuracy = 0.9 - 0.3 * static_cast<double>(cell) + 0.01 * seed;
+      row.final_test_loss = 0.5;
+      row.wall_seconds = 1.0;
+      row.outcome["attack.test_error"] = 1.0 - row.final_test_accuracy;
+      rows.push_back(row);
+    }
+  }
+  const std::vector<std::string> keys = {"attack.malicious_fraction"};
+  ASSERT_TRUE(WriteFileAtomically(sweep_dir + "/sweep.csv", SweepCsv(keys, rows)).ok());
+  ASSERT_TRUE(WriteFileAtomically(sweep_dir + "/sweep.yaml", "experiment: {name: s}\n").ok());
+
+  const std::string figures = tmp.File("figures");
+  CliResult ok = RunConfml({"plot", sweep_dir, figures}, tmp.path());
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  std::error_code ec;
+  for (const char* name : {"sweep_final_test_accuracy.png", "sweep_attack.test_error.png"}) {
+    EXPECT_NE(ok.out.find(figures + "/" + name), std::string::npos) << ok.out;
+    EXPECT_GT(std::filesystem::file_size(figures + "/" + name, ec), 10000u) << name;
+  }
+  CliResult one = RunConfml({"plot", sweep_dir, figures, "--metric", "attack.test_error", "--x",
+                             "attack.malicious_fraction"},
+                            tmp.path());
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(one.out, figures + "/sweep_attack.test_error.png\n");
+
+  ExpectInputError(RunConfml({"plot", sweep_dir, "--metric", "auc"}, tmp.path()),
+                   "has no metric 'auc'");
+  ExpectInputError(RunConfml({"plot", sweep_dir, "--x", "aggregator.name"}, tmp.path()),
+                   "'aggregator.name' is not a grid key");
+  ExpectInputError(RunConfml({"plot", sweep_dir, "--x"}, tmp.path()), "--x needs a value");
+  ExpectInputError(RunConfml({"plot", sweep_dir, figures, "extra"}, tmp.path()), "usage:");
+
+  const std::string half = tmp.File("half");
+  std::filesystem::create_directory(half);
+  std::filesystem::copy_file(sweep_dir + "/sweep.csv", half + "/sweep.csv");
+  ExpectInputError(RunConfml({"plot", half}, tmp.path()), "holds sweep.csv but no sweep.yaml");
+
+  const std::string damaged = tmp.File("damaged");
+  std::filesystem::create_directory(damaged);
+  std::filesystem::copy_file(sweep_dir + "/sweep.yaml", damaged + "/sweep.yaml");
+  ASSERT_TRUE(WriteFileAtomically(damaged + "/sweep.csv", SweepCsv(keys, rows) + "9,0.5,1\n").ok());
+  CliResult bad = RunConfml({"plot", damaged}, tmp.path());
+  ExpectInputError(bad, "sweep.csv:6");
+  EXPECT_EQ(bad.err.find("Traceback"), std::string::npos) << bad.err;
 }
 
 }  // namespace

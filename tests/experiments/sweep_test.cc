@@ -1,14 +1,19 @@
 // confml sweep in process: planning (grid x seeds, validation before any
 // run), the tables (mean ± sd against a hand computation, sweep.csv round
 // trip), runs equal to direct runs of the same overrides, and --resume.
+// With jobs > 1 (child processes of the confml binary): the same rows as
+// jobs 1, a failed child stops new runs and keeps the finished ones, each
+// way a child can fail, and the worker result file.
 #include "confml/experiments/sweep.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <ostream>
+#include <sstream>
 
 #include "confml/core/file_util.h"
 #include "confml/experiments/runner.h"
@@ -304,6 +309,288 @@ TEST(SweepRunTest, RunsEqualDirectRunsAndResumeRunsOnlyMissing) {
   StatusOr<SweepPlan> other_seeds = PlanSweep(path, {"experiment.output_dir=" + out}, fewer);
   ASSERT_TRUE(other_seeds.ok());
   EXPECT_EQ(RunSweep(*other_seeds, resume).status().code(), StatusCode::kFailedPrecondition);
+}
+
+// Jobs > 1 ---------------------------------------------------------------
+
+// kTinyFederated with a sign-flip attack, so that the rows carry outcome
+// metrics (attack.*) through the worker's result file.
+std::string WriteAttackConfig(const TempDir& dir, const std::string& sweep) {
+  return WriteConfig(dir,
+                     "attack: {name: sign_flip, malicious_fraction: 0.25, scale: 1.0}\n" + sweep);
+}
+
+// sweep.csv with the run_dir and wall_seconds fields emptied: what must not
+// depend on jobs.
+std::string CsvWithoutTimesAndFolders(const std::string& csv) {
+  std::stringstream in(csv);
+  std::string line, out;
+  std::vector<size_t> drop;
+  bool header = true;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields;
+    std::stringstream ls(line);
+    std::string f;
+    // The tiny sweeps' values hold no commas, so a plain split is exact.
+    while (std::getline(ls, f, ',')) fields.push_back(f);
+    if (!line.empty() && line.back() == ',') fields.emplace_back();
+    if (header) {
+      for (size_t i = 0; i < fields.size(); ++i) {
+        if (fields[i] == "run_dir" || fields[i] == "wall_seconds") drop.push_back(i);
+      }
+      header = false;
+    }
+    for (size_t i : drop) {
+      if (i < fields.size()) fields[i] = "-";
+    }
+    for (size_t i = 0; i < fields.size(); ++i) out += (i ? "," : "") + fields[i];
+    out += "\n";
+  }
+  return out;
+}
+
+TEST(SweepJobsTest, TwoJobsGiveTheRowsOfOneInPlanOrder) {
+  TempDir dir;
+  const std::string path = WriteAttackConfig(
+      dir, "sweep:\n  seeds: [1, 2, 3]\n  grid: {aggregator.name: [fedavg, median]}\n");
+  StatusOr<SweepPlan> one_plan = PlanSweep(path, {"experiment.output_dir=" + dir.File("one")});
+  StatusOr<SweepPlan> two_plan = PlanSweep(path, {"experiment.output_dir=" + dir.File("two")});
+  ASSERT_TRUE(one_plan.ok() && two_plan.ok()) << one_plan.status() << two_plan.status();
+  StatusOr<SweepResult> one = RunSweep(*one_plan);
+  ASSERT_TRUE(one.ok()) << one.status();
+
+  SweepOptions options;
+  options.jobs = 2;
+  options.worker = testing::ConfmlBinary();
+  std::vector<size_t> seen_done;
+  options.on_run = [&](const SweepRun& run, const SweepRow& row, size_t done, size_t total) {
+    EXPECT_EQ(total, 6u);
+    EXPECT_EQ(row.seed, run.seed);
+    seen_done.push_back(done);
+  };
+  StatusOr<SweepResult> two = RunSweep(*two_plan, options);
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_EQ(seen_done, (std::vector<size_t>{1, 2, 3, 4, 5, 6}));
+  ASSERT_EQ(two->rows.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    SCOPED_TRACE(i);
+    const SweepRow& a = one->rows[i];
+    const SweepRow& b = two->rows[i];
+    EXPECT_EQ(b.cell, a.cell);
+    EXPECT_EQ(b.seed, a.seed);
+    EXPECT_EQ(b.final_test_accuracy, a.final_test_accuracy);
+    EXPECT_EQ(b.final_test_loss, a.final_test_loss);
+    ASSERT_EQ(b.outcome.size(), a.outcome.size());
+    for (const auto& [name, value] : a.outcome) {
+      ASSERT_EQ(b.outcome.count(name), 1u) << name;
+      const double other = b.outcome.at(name);
+      // Bitwise: a NaN (attack.blind_guess) must stay NaN.
+      EXPECT_TRUE(other == value || (std::isnan(other) && std::isnan(value))) << name;
+    }
+    EXPECT_GT(b.wall_seconds, 0.0);
+    EXPECT_TRUE(std::filesystem::is_regular_file(two->dir + "/" + b.run_dir + "/fl_rounds.h5"));
+    const std::string log =
+        two->dir + "/logs/" + std::to_string(b.cell) + "-" + std::to_string(b.seed) + ".log";
+    EXPECT_NE(testing::ReadAll(log).find("run folder: "), std::string::npos) << log;
+  }
+  EXPECT_FALSE(two->rows[0].outcome.empty());  // the attack's metrics came through
+  StatusOr<std::string> csv_one = ReadFileText(one->dir + "/sweep.csv");
+  StatusOr<std::string> csv_two = ReadFileText(two->dir + "/sweep.csv");
+  ASSERT_TRUE(csv_one.ok() && csv_two.ok());
+  EXPECT_EQ(CsvWithoutTimesAndFolders(*csv_two), CsvWithoutTimesAndFolders(*csv_one));
+  EXPECT_NE(*csv_two, *csv_one);  // the two columns left out do differ
+  // No result file is left behind once its row is recorded.
+  for (const auto& e : std::filesystem::directory_iterator(two->dir + "/logs")) {
+    EXPECT_EQ(e.path().extension(), ".log") << e.path();
+  }
+}
+
+// Cells 1 and 3 cannot start (their initial model does not exist): with 2
+// jobs, cell 0's two runs finish and are recorded, cell 1 fails, and cells 2
+// and 3 never start, because a slot frees only when a cell 1 run ends.
+TEST(SweepJobsTest, FailedRunStopsNewRunsAndKeepsFinishedOnes) {
+  TempDir dir;
+  const std::string missing_model = dir.File("no_such_run/fl.ckpt");
+  const std::string path =
+      WriteConfig(dir,
+                  "sweep:\n  seeds: [1, 2]\n  grid:\n    optimizer.lr: [0.05, 0.1]\n"
+                  "    federated.initial_model: ['', " +
+                      missing_model + "]\n");
+  StatusOr<SweepPlan> plan = PlanSweep(path, {"experiment.output_dir=" + dir.File("runs")});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->runs.size(), 8u);
+  SweepOptions options;
+  options.jobs = 2;
+  options.worker = testing::ConfmlBinary();
+  StatusOr<SweepResult> r = RunSweep(*plan, options);
+  ASSERT_FALSE(r.ok());
+  const std::string msg = r.status().message();
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << msg;  // the child exited 2
+  EXPECT_NE(msg.find("sweep cell 1 (optimizer.lr=0.05 federated.initial_model=" + missing_model +
+                     ") seed "),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("no_such_run"), std::string::npos) << msg;  // the child's own error
+  EXPECT_NE(msg.find("(log: "), std::string::npos) << msg;
+
+  // The sweep folder stays with cell 0's two rows; cells 2 and 3 never started.
+  std::vector<std::filesystem::path> sweeps;
+  for (const auto& e : std::filesystem::directory_iterator(dir.File("runs"))) {
+    sweeps.push_back(e.path());
+  }
+  ASSERT_EQ(sweeps.size(), 1u);
+  const std::string sweep = sweeps[0].string();
+  StatusOr<std::string> csv = ReadFileText(sweep + "/sweep.csv");
+  ASSERT_TRUE(csv.ok()) << csv.status();
+  StatusOr<std::vector<SweepRow>> rows = ParseSweepCsv(*csv, plan->grid_keys);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u) << *csv;
+  EXPECT_EQ((*rows)[0].cell, 0u);
+  EXPECT_EQ((*rows)[0].seed, 1);
+  EXPECT_EQ((*rows)[1].seed, 2);
+  EXPECT_TRUE(std::filesystem::exists(sweep + "/logs/1-1.log"));
+  for (const char* log : {"2-1", "2-2", "3-1", "3-2"}) {
+    EXPECT_FALSE(std::filesystem::exists(sweep + "/logs/" + log + ".log")) << log;
+  }
+}
+
+// A child reads the config file anew: one edited after planning is caught
+// by its run folder's config.yaml, not recorded as the planned run.
+TEST(SweepJobsTest, ConfigFileEditedDuringTheSweepIsRefused) {
+  TempDir dir;
+  const std::string path = WriteConfig(dir, "sweep: {seeds: [1]}\n");
+  const std::string out = dir.File("runs");
+  StatusOr<SweepPlan> plan = PlanSweep(path, {"experiment.output_dir=" + out});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  std::string edited = kTinyFederated;
+  edited.replace(edited.find("lr: 0.05"), 8, "lr: 0.07");
+  std::ofstream(path) << edited << "sweep: {seeds: [1]}\n";
+  SweepOptions options;
+  options.jobs = 2;
+  options.worker = testing::ConfmlBinary();
+  StatusOr<SweepResult> r = RunSweep(*plan, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_NE(r.status().message().find("differs from the planned run (was " + path +
+                                      " changed during the sweep?)"),
+            std::string::npos)
+      << r.status();
+  EXPECT_TRUE(std::filesystem::is_empty(out));
+}
+
+// A fake worker: a shell script doing `body`.
+std::string WriteWorker(const TempDir& dir, const std::string& body) {
+  const std::string path = dir.File("worker.sh");
+  std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
+  ::chmod(path.c_str(), 0755);
+  return path;
+}
+
+struct ChildEnd {
+  std::string name, body;
+  StatusCode code;
+  std::string expect;
+};
+
+void PrintTo(const ChildEnd& c, std::ostream* os) { *os << c.name; }
+
+class SweepChildEndTest : public ::testing::TestWithParam<ChildEnd> {};
+
+// However a child ends without a result, the sweep says how, with the code
+// `confml run`'s exit code stands for, and a new sweep folder with no
+// finished run is removed.
+TEST_P(SweepChildEndTest, NamesTheRunAndHowItEnded) {
+  TempDir dir;
+  const std::string path = WriteConfig(dir, "sweep: {seeds: [4]}\n");
+  const std::string out = dir.File("runs");
+  StatusOr<SweepPlan> plan = PlanSweep(path, {"experiment.output_dir=" + out});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  SweepOptions options;
+  options.jobs = 2;
+  options.worker = WriteWorker(dir, GetParam().body);
+  StatusOr<SweepResult> r = RunSweep(*plan, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), GetParam().code) << r.status();
+  EXPECT_NE(r.status().message().find("sweep cell 0 ((base)) seed 4: " + GetParam().expect),
+            std::string::npos)
+      << r.status();
+  EXPECT_TRUE(std::filesystem::is_empty(out)) << "the failed sweep left its folder";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Ends, SweepChildEndTest,
+    ::testing::Values(
+        ChildEnd{"input_error", "echo 'confml: some.key: bad value' >&2; exit 2",
+                 StatusCode::kInvalidArgument, "some.key: bad value"},
+        ChildEnd{"internal_error", "echo progress; echo 'confml: it broke' >&2; exit 3",
+                 StatusCode::kInternal, "it broke"},
+        ChildEnd{"silent_exit", "exit 1", StatusCode::kInternal, "exited with status 1"},
+        ChildEnd{"killed", "kill -9 $$", StatusCode::kInternal, "killed by signal 9"},
+        ChildEnd{"no_result", "exit 0", StatusCode::kDataLoss,
+                 "the run exited 0 but left no result file"}),
+    [](const ::testing::TestParamInfo<ChildEnd>& info) { return info.param.name; });
+
+TEST(SweepJobsTest, BadJobsOrWorkerRefusedBeforeAnythingIsWritten) {
+  TempDir dir;
+  const std::string path = WriteConfig(dir, "sweep: {seeds: [1, 2]}\n");
+  const std::string out = dir.File("runs");
+  StatusOr<SweepPlan> plan = PlanSweep(path, {"experiment.output_dir=" + out});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  struct Case {
+    int jobs;
+    std::string worker, expect;
+  };
+  for (const Case& c :
+       {Case{0, "", "jobs must be an integer >= 1, got 0"},
+        Case{-3, testing::ConfmlBinary(), "got -3"}, Case{2, "", "needs the confml executable"},
+        Case{2, dir.File("no_such_confml"), "is not an executable file"},
+        Case{2, path, "is not an executable file"}}) {
+    SweepOptions options;
+    options.jobs = c.jobs;
+    options.worker = c.worker;
+    StatusOr<SweepResult> r = RunSweep(*plan, options);
+    ASSERT_FALSE(r.ok()) << c.expect;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status();
+    EXPECT_NE(r.status().message().find(c.expect), std::string::npos) << r.status();
+    EXPECT_FALSE(std::filesystem::exists(out));
+  }
+}
+
+TEST(SweepJobsTest, WorkerResultRoundTripsExactlyAndRefusesDamage) {
+  WorkerResult w;
+  w.run_dir = "/tmp/some sweep/tiny-20261127-010203-1-2";
+  w.final_test_accuracy = 0.1 + 0.2;
+  w.final_test_loss = 1.0 / 3.0;
+  w.wall_seconds = 2.5;
+  w.outcome = {{"attack.success", std::nan("")}, {"b", -1e-300}};
+  const std::string text = WorkerResultText(w);
+  StatusOr<WorkerResult> back = ParseWorkerResult(text);
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << text;
+  EXPECT_EQ(back->run_dir, w.run_dir);
+  EXPECT_EQ(back->final_test_accuracy, w.final_test_accuracy);
+  EXPECT_EQ(back->final_test_loss, w.final_test_loss);
+  EXPECT_EQ(back->wall_seconds, w.wall_seconds);
+  ASSERT_EQ(back->outcome.size(), 2u);
+  EXPECT_TRUE(std::isnan(back->outcome.at("attack.success")));
+  EXPECT_EQ(back->outcome.at("b"), -1e-300);
+
+  const std::string no_loss =
+      text.substr(0, text.find("final_test_loss")) + text.substr(text.find("wall_seconds"));
+  for (const auto& [bad, expect] : std::vector<std::pair<std::string, std::string>>{
+           {"", "missing 'run_dir'"},
+           {"confml-sweep-result 2\n", "expected 'confml-sweep-result 1'"},
+           {text.substr(0, text.size() - 1), "unterminated last line"},
+           {no_loss, "missing 'final_test_loss'"},
+           {text + "wall_seconds\t1\n", "'wall_seconds' given twice"},
+           {text + "outcome\tb\t2\n", "outcome 'b' given twice"},
+           {text + "speed\t1\n", "unknown field 'speed'"},
+           {text + "outcome\tx\n", "expected outcome<TAB>name<TAB>number"},
+           {text + "wall_seconds 1\n", "no tab"}}) {
+    StatusOr<WorkerResult> r = ParseWorkerResult(bad);
+    ASSERT_FALSE(r.ok()) << expect;
+    EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
+    EXPECT_NE(r.status().message().find(expect), std::string::npos) << r.status();
+  }
 }
 
 }  // namespace

@@ -19,10 +19,11 @@
 //
 // PlanSweep builds and validates every run's config before anything runs, so
 // a bad grid value is an InvalidArgument naming it and nothing is written.
-// RunSweep runs sequentially in this process and writes, atomically after
-// every finished run, sweep.csv (one row per run) and summary.md (mean ± sd
-// over seeds per grid cell). Not thread-safe (a run sets LibTorch's
-// process-wide thread count).
+// RunSweep runs sequentially in this process, or with SweepOptions::jobs > 1
+// up to that many runs at once as child `confml run` processes, and writes,
+// atomically after every finished run, sweep.csv (one row per run, in plan
+// order) and summary.md (mean ± sd over seeds per grid cell). Not
+// thread-safe (a run sets LibTorch's process-wide thread count).
 #pragma once
 
 #include <cstdint>
@@ -99,6 +100,23 @@ struct SweepOptions {
   // Called after every finished run with its row, the runs finished so far
   // (kept ones included) and the total. May be empty.
   std::function<void(const SweepRun&, const SweepRow&, size_t done, size_t total)> on_run;
+  // How many runs go at once. 1, the default, runs them one after another in
+  // this process. N > 1 runs up to N at once, each as a child process
+  // `<worker> run CONFIG <the run's overrides> experiment.output_dir=<sweep
+  // folder>`: runs cannot share a process (LibTorch's thread count and RNG
+  // are process-wide). Each child's stdout and stderr go to
+  // logs/<cell>-<seed>.log in the sweep folder. Results do not depend on it.
+  // Must be >= 1 (InvalidArgument).
+  int jobs = 1;
+  // The confml executable the children run; required when jobs > 1
+  // (InvalidArgument when empty or not executable). The CLI passes its own
+  // (/proc/self/exe); default empty.
+  std::string worker;
+  // Polled about every 20 ms while children run (jobs > 1 only): once it
+  // returns true, no new run starts, the running children get SIGTERM and
+  // are waited for, and RunSweep returns Cancelled; finished runs stay
+  // recorded, so the folder resumes. May be empty.
+  std::function<bool()> stop_requested;
 };
 
 struct SweepResult {
@@ -114,6 +132,17 @@ struct SweepResult {
 // ends the sweep with that Status (code unchanged, message naming the run);
 // the finished runs stay recorded. A new sweep folder with no finished run
 // is removed again.
+//
+// With jobs > 1 a child that fails stops new runs from starting; the running
+// ones finish and are recorded, then RunSweep returns the first failure:
+// InvalidArgument when the child exited 2 (`confml run`'s input error),
+// Internal for exit 3 or a signal, the message naming the run, the child's
+// error line and (while the folder stays) its log file. A child's result
+// reaches the parent through a small file (WorkerResultText); a run folder
+// whose config.yaml is not the planned config (the file changed during the
+// sweep) is FailedPrecondition. options.stop_requested, or a child killed by
+// SIGINT (a terminal's Ctrl-C reaches the whole process group), gives
+// Cancelled once the running children were terminated and waited for.
 StatusOr<SweepResult> RunSweep(const SweepPlan& plan, const SweepOptions& options = {});
 
 // sweep.csv: cell, the grid keys, seed, run_dir, final_test_accuracy,
@@ -133,6 +162,26 @@ struct MeanSd {
   size_t n = 0;
 };
 MeanSd MeanAndSd(const std::vector<double>& values);
+
+// The worker protocol of jobs > 1, not for users: `confml run ...
+// --sweep-result=FILE` writes WorkerResultText of its result and the run's
+// wall seconds to FILE (atomically, after the run succeeded), and RunSweep
+// reads it back with ParseWorkerResult. Text, one field a line:
+//   confml-sweep-result 1
+//   run_dir\t<path>
+//   final_test_accuracy\t<%.17g>    final_test_loss, wall_seconds alike
+//   outcome\t<name>\t<%.17g>       one line per RunResult::outcome entry
+// The numbers read back exactly, so a child's row equals the in-process
+// one. ParseWorkerResult: DataLoss naming the line for anything else.
+struct WorkerResult {
+  std::string run_dir;
+  double final_test_accuracy = 0.0;
+  double final_test_loss = 0.0;
+  double wall_seconds = 0.0;
+  std::map<std::string, double> outcome;
+};
+std::string WorkerResultText(const WorkerResult& result);
+StatusOr<WorkerResult> ParseWorkerResult(std::string_view text);
 
 // summary.md: one table row per grid cell with its values, the seeds run and
 // "mean ± sd" of final test accuracy, final test loss and every outcome.
