@@ -228,15 +228,22 @@ def _as_number(text: str):
     return v if math.isfinite(v) else None
 
 
-def _sweep_metrics(result, metric) -> list[str]:
-    """The metrics to draw: `metric` (a name or a list), or by default
-    final_test_accuracy and every outcome metric with a finite value."""
+def _varies(result, metric: str) -> bool:
+    """Whether the sweep's finite values of `metric` are not all equal."""
     import math
 
+    values = {r.outcome.get(metric, math.nan) for r in result.rows}
+    return len({v for v in values if not math.isnan(v)}) > 1
+
+
+def _sweep_metrics(result, metric) -> list[str]:
+    """The metrics to draw: `metric` (a name or a list), or by default
+    final_test_accuracy and every outcome metric whose finite values are not
+    all equal (a constant, such as the number of malicious clients, has
+    nothing to show)."""
     available = result.metrics() + ["wall_seconds"]
     if metric is None:
-        finite = {k for r in result.rows for k, v in r.outcome.items() if not math.isnan(v)}
-        return ["final_test_accuracy"] + [m for m in result.metrics()[2:] if m in finite]
+        return ["final_test_accuracy"] + [m for m in result.metrics()[2:] if _varies(result, m)]
     names = [metric] if isinstance(metric, str) else list(metric)
     if not names:
         raise ValueError("metric: an empty list")
@@ -271,7 +278,7 @@ def plot_sweep(sweep_dir: str, out_dir: str | None = None, metric=None, x: str |
     else the first key, as categorical ticks), one line per combination of the
     other grid keys, ± sample sd as error bars, n (finite values per point) in
     the legend. `metric`: a name or a list (default: final_test_accuracy and
-    every outcome metric with a finite value). Writes sweep_<metric>.png into
+    every outcome metric whose values vary). Writes sweep_<metric>.png into
     `out_dir` (default: the sweep folder), each file atomically; returns the paths.
     NotFoundError for a folder that is not a sweep, ValueError for an unknown
     metric or x key, or a sweep without finished runs."""

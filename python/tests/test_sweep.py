@@ -178,8 +178,14 @@ def test_plot_sweep_draws_every_metric(swept, tmp_path):
     out = tmp_path / "figs"
     paths = confml.plot_sweep(r.dir, out)
     names = [os.path.basename(p) for p in paths]
-    finite = sorted({k for row in r.rows for k, v in row.outcome.items() if not math.isnan(v)})
-    assert names == ["sweep_final_test_accuracy.png"] + [f"sweep_{m}.png" for m in finite]
+    # Outcome metrics whose finite values differ between runs; constants
+    # (the number of malicious clients) are left out.
+    varying = sorted({k for row in r.rows for k in row.outcome
+                      if len({v.outcome.get(k) for v in r.rows
+                              if not math.isnan(v.outcome.get(k, math.nan))}) > 1})
+    assert "attack.received_input" in r.rows[0].outcome
+    assert "attack.received_input" not in varying  # 1 in every run of this sweep
+    assert names == ["sweep_final_test_accuracy.png"] + [f"sweep_{m}.png" for m in varying]
     for p in paths:
         _assert_real_png(p)
     assert not [f for f in os.listdir(out) if f.endswith(".tmp.png")]
