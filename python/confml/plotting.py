@@ -311,6 +311,9 @@ def plot_sweep(sweep_dir: str, out_dir: str | None = None, metric=None, x: str |
     name = os.path.basename(os.path.normpath(sweep_dir))
     paths = []
     for m in metrics:
+        # One point per grid cell: its x value and its line's values name it.
+        points = {((c.values[xkey] if xkey else "(base)"), tuple(c.values[k] for k in others)): c
+                  for c in result.summary(m)}
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
         drawn = 0
         for i, line in enumerate(lines):
@@ -318,16 +321,13 @@ def plot_sweep(sweep_dir: str, out_dir: str | None = None, metric=None, x: str |
             dodge = 0.0 if numeric else 0.08 * (i - (len(lines) - 1) / 2)
             px, mean, sd, ns = [], [], [], []
             for t in xs_text:
-                v = np.array([r.metric(m) for r in result.rows
-                              if (r.values[xkey] if xkey else "(base)") == t
-                              and tuple(r.values[k] for k in others) == line], dtype=np.float64)
-                v = v[~np.isnan(v)]
-                if v.size == 0:
+                c = points.get((t, line))
+                if c is None or c.n == 0:
                     continue
                 px.append(position[t] + dodge)
-                mean.append(float(np.mean(v)))
-                sd.append(float(np.std(v, ddof=1)) if v.size > 1 else 0.0)
-                ns.append(int(v.size))
+                mean.append(c.mean)
+                sd.append(c.sd if c.n > 1 else 0.0)
+                ns.append(c.n)
             if not px:
                 continue
             n_text = f"n={min(ns)}" if min(ns) == max(ns) else f"n={min(ns)}-{max(ns)}"

@@ -83,9 +83,8 @@ class SweepResult:
 
     def summary(self, metric: str = "final_test_accuracy") -> list[CellSummary]:
         """Per grid cell (in cell order): mean ± sd of `metric` over the seeds,
-        as summary.md computes it. InvalidArgumentError for a metric no row has."""
-        import numpy as np
-
+        with summary.md's own function (MeanAndSd). InvalidArgumentError for
+        a metric no row has."""
         if metric not in self.metrics() and metric != "wall_seconds":
             raise InvalidArgumentError(
                 f"sweep {self.dir}: no metric '{metric}'; it has {', '.join(self.metrics())}")
@@ -95,12 +94,9 @@ class SweepResult:
         out = []
         for cell in sorted(cells):
             rows = cells[cell]
-            v = np.array([r.metric(metric) for r in rows], dtype=np.float64)
-            v = v[~np.isnan(v)]
-            mean = float(np.mean(v)) if v.size else math.nan
-            sd = float(np.std(v, ddof=1)) if v.size > 1 else math.nan
+            mean, sd, n = _confml._mean_and_sd([r.metric(metric) for r in rows])
             out.append(CellSummary(cell=cell, values=dict(rows[0].values),
-                                   seeds=[r.seed for r in rows], n=int(v.size), mean=mean, sd=sd))
+                                   seeds=[r.seed for r in rows], n=n, mean=mean, sd=sd))
         return out
 
 

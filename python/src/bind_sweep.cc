@@ -114,6 +114,14 @@ void BindSweep(py::module_& m) {
   m.attr("_cli_path") = "";
 #endif
   m.def(
+      "_mean_and_sd",
+      [](const std::vector<double>& values) {
+        const experiments::MeanSd r = experiments::MeanAndSd(values);
+        return py::make_tuple(r.mean, r.sd, r.n);
+      },
+      py::arg("values"),
+      "(mean, sample sd, n) of the non-NaN values, as summary.md computes them.");
+  m.def(
       "_parse_sweep_csv",
       [](const std::string& text, const std::vector<std::string>& grid_keys) {
         std::vector<SweepRow> rows = Unwrap(experiments::ParseSweepCsv(text, grid_keys));

@@ -257,39 +257,6 @@ TEST(SweepCliJobsTest, TwoJobsLogEveryRunAndResumeOnlyMissingRuns) {
   EXPECT_EQ(SweepFolders(out).size(), 1u);
 }
 
-// Starts `confml args...` with output to files in `dir`, in a process group
-// of its own (so that the test can signal the group as a terminal's Ctrl-C
-// does); Finish waits for it.
-pid_t StartConfml(const std::vector<std::string>& args, const std::string& dir) {
-  std::vector<std::string> argv_s = {testing::ConfmlBinary()};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  const std::string out_path = dir + "/stdout.txt", err_path = dir + "/stderr.txt";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    std::vector<char*> argv;
-    for (std::string& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-testing::CliResult Finish(pid_t pid, const std::string& dir) {
-  testing::CliResult r;
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = ReadAll(dir + "/stdout.txt");
-  r.err = ReadAll(dir + "/stderr.txt");
-  return r;
-}
-
 // Processes whose command line mentions `text` (the sweep's children name
 // the sweep folder in theirs).
 int ProcessesMentioning(const std::string& text) {
@@ -329,7 +296,9 @@ TEST_P(SweepCliInterruptTest, StopsChildrenAndLeavesAResumableSweep) {
                                          "1,2,3,4",
                                          "--jobs",
                                          "2"};
-  const pid_t pid = StartConfml(args, tmp.path());
+  std::vector<std::string> argv = {testing::ConfmlBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const pid_t pid = testing::StartProgram(argv, tmp.path(), {}, /*own_process_group=*/true);
   ASSERT_GT(pid, 0);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
   while (CsvRows(OnlySweepFolder(out)) < 1 && std::chrono::steady_clock::now() < deadline) {
@@ -338,7 +307,7 @@ TEST_P(SweepCliInterruptTest, StopsChildrenAndLeavesAResumableSweep) {
   const std::string sweep = OnlySweepFolder(out);
   ASSERT_FALSE(sweep.empty());
   ::kill(GetParam().whole_group ? -pid : pid, GetParam().signal);
-  testing::CliResult r = Finish(pid, tmp.path());
+  testing::CliResult r = testing::FinishProgram(pid, tmp.path());
   EXPECT_EQ(r.exit_code, GetParam().exit_code) << r.err;
   EXPECT_NE(r.err.find("sweep interrupted"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--resume " + sweep + " continue the sweep"), std::string::npos) << r.err;

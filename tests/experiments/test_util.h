@@ -37,13 +37,18 @@ struct CliResult {
   std::string err;
 };
 
-// Runs the program argv[0] with stdout and stderr captured to files in `dir`,
-// after setting the environment variables `env` (name, value) in the child.
-inline CliResult RunProgram(std::vector<std::string> argv_s, const std::string& dir,
-                            const std::vector<std::pair<std::string, std::string>>& env = {}) {
+// Starts the program argv[0] with stdout and stderr going to files in `dir`,
+// after setting the environment variables `env` (name, value) in the child;
+// with `own_process_group` the child leads a process group of its own (so a
+// test can signal the group as a terminal's Ctrl-C does). FinishProgram
+// waits for it and collects the output.
+inline pid_t StartProgram(std::vector<std::string> argv_s, const std::string& dir,
+                          const std::vector<std::pair<std::string, std::string>>& env = {},
+                          bool own_process_group = false) {
   const std::string out_path = dir + "/stdout.txt", err_path = dir + "/stderr.txt";
   pid_t pid = ::fork();
   if (pid == 0) {
+    if (own_process_group) ::setpgid(0, 0);
     int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(out, 1);
@@ -55,13 +60,24 @@ inline CliResult RunProgram(std::vector<std::string> argv_s, const std::string& 
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
+  return pid;
+}
+
+inline CliResult FinishProgram(pid_t pid, const std::string& dir) {
   CliResult r;
   int status = 0;
   ::waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = ReadAll(out_path);
-  r.err = ReadAll(err_path);
+  r.out = ReadAll(dir + "/stdout.txt");
+  r.err = ReadAll(dir + "/stderr.txt");
   return r;
+}
+
+// Runs the program argv[0] with stdout and stderr captured to files in `dir`,
+// after setting the environment variables `env` (name, value) in the child.
+inline CliResult RunProgram(std::vector<std::string> argv_s, const std::string& dir,
+                            const std::vector<std::pair<std::string, std::string>>& env = {}) {
+  return FinishProgram(StartProgram(std::move(argv_s), dir, env), dir);
 }
 
 // Runs `confml args...` with stdout and stderr captured to files in `dir`.
